@@ -1,0 +1,1 @@
+//! Holder package for the cross-crate tests, benches and examples of signoff.
