@@ -1,1 +1,2 @@
+//! Quickstart: see README.md.
 fn main() {}

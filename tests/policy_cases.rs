@@ -1,6 +1,8 @@
 //! The shared case table: `tests/cases/cases.jsonl` over the policies in
 //! `tests/cases/policies/`. The Python and Node suites run the same file.
 
+#![allow(clippy::unwrap_used, reason = "test code")]
+
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -8,7 +10,9 @@ use serde_json::Value;
 use signoff::{Action, Policy};
 
 fn parse_now(s: &str) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc)
+    chrono::DateTime::parse_from_rfc3339(s)
+        .unwrap()
+        .with_timezone(&chrono::Utc)
 }
 
 fn cases_dir() -> &'static Path {
@@ -65,7 +69,12 @@ fn every_case_in_the_table_gets_its_expected_decision() {
         decided.errors.clear();
         assert_eq!(explained, decided, "{id}: explain disagrees");
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

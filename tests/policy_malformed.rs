@@ -1,6 +1,8 @@
 //! Malformed policies: each file in `tests/malformed/` has one error, and
 //! `expected.jsonl` says where it is and what the message must say.
 
+#![allow(clippy::unwrap_used, reason = "test code")]
+
 use std::path::Path;
 
 use serde_json::Value;
@@ -45,5 +47,10 @@ fn every_malformed_policy_is_rejected_at_the_right_place() {
         }
     }
     assert!(count >= 20, "only {count} malformed files");
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

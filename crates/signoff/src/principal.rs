@@ -119,7 +119,10 @@ pub fn normalize(text: &str) -> Result<Cow<'_, str>, PrincipalError> {
     let email = id.contains('@');
     let id_needs_fold = email && id.bytes().any(|b| b.is_ascii_uppercase());
     if ascii && kind_ok && !id_needs_fold {
-        if id.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+        if id
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        {
             return Err(PrincipalError::BadCharacter(text.to_owned()));
         }
         return Ok(Cow::Borrowed(text));
@@ -193,7 +196,9 @@ mod tests {
     fn nfkc_is_applied() {
         // fullwidth letters fold to ASCII under NFKC
         assert_eq!(
-            Principal::parse("user:\u{ff41}lice@example.com").unwrap().as_str(),
+            Principal::parse("user:\u{ff41}lice@example.com")
+                .unwrap()
+                .as_str(),
             "user:alice@example.com"
         );
     }

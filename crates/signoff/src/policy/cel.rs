@@ -320,7 +320,13 @@ fn check_regexes(expr: &IdedExpr) -> Result<(), ConditionError> {
             Expr::Select(s) => stack.push(&s.operand),
             Expr::List(l) => stack.extend(l.elements.iter()),
             Expr::Comprehension(c) => {
-                stack.extend([&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result]);
+                stack.extend([
+                    &c.iter_range,
+                    &c.accu_init,
+                    &c.loop_cond,
+                    &c.loop_step,
+                    &c.result,
+                ]);
             }
             _ => {}
         }
@@ -692,7 +698,9 @@ fn equal(a: V<'_>, b: V<'_>) -> bool {
                     .all(|(k, v)| y.get(k).is_some_and(|w| equal(from_json(v), from_json(w))))
         }
         (a, b) => match (list_items(a), list_items(b)) {
-            (Some(x), Some(y)) => x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| equal(*p, *q)),
+            (Some(x), Some(y)) => {
+                x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| equal(*p, *q))
+            }
             _ => false,
         },
     }

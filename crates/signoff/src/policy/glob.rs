@@ -272,7 +272,11 @@ mod tests {
         assert!(g.matches("postgres://prod/customers"));
         assert!(!g.matches("postgres://prod/a/b"));
         assert!(!g.matches("postgres://staging/x"));
-        assert!(Glob::path("postgres://prod/**").unwrap().matches("postgres://prod/a/b"));
+        assert!(
+            Glob::path("postgres://prod/**")
+                .unwrap()
+                .matches("postgres://prod/a/b")
+        );
         assert!(Glob::path("agent:*").unwrap().matches("agent:bot"));
     }
 

@@ -45,9 +45,17 @@ impl Index {
                 Some(globs) => {
                     for g in globs.iter() {
                         if g.is_literal() {
-                            index.exact.entry(g.as_str().into()).or_default().add(rule.effect, i);
+                            index
+                                .exact
+                                .entry(g.as_str().into())
+                                .or_default()
+                                .add(rule.effect, i);
                         } else if let Some(head) = g.literal_head() {
-                            index.by_head.entry(head.into()).or_default().add(rule.effect, i);
+                            index
+                                .by_head
+                                .entry(head.into())
+                                .or_default()
+                                .add(rule.effect, i);
                         } else {
                             index.wild.add(rule.effect, i);
                         }
@@ -74,7 +82,11 @@ impl Candidates<'_> {
     /// Calls `f` with each candidate of `effect` once, in policy order.
     pub fn for_each(&self, effect: Effect, mut f: impl FnMut(u32)) {
         let r = rank(effect);
-        let [a, b, c] = [&self.lists[0].0[r], &self.lists[1].0[r], &self.lists[2].0[r]];
+        let [a, b, c] = [
+            &self.lists[0].0[r],
+            &self.lists[1].0[r],
+            &self.lists[2].0[r],
+        ];
         let (mut i, mut j, mut k) = (0, 0, 0);
         loop {
             let next = [a.get(i), b.get(j), c.get(k)]

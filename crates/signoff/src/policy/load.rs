@@ -201,7 +201,9 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before.get(line_start..).map_or(1, |s| s.chars().count() + 1);
+    let column = before
+        .get(line_start..)
+        .map_or(1, |s| s.chars().count() + 1);
     (line, column)
 }
 
@@ -294,7 +296,10 @@ fn skip_value(b: &[u8], pos: usize) -> Option<usize> {
         }
         _ => {
             let mut i = pos;
-            while !matches!(b.get(i), None | Some(b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')) {
+            while !matches!(
+                b.get(i),
+                None | Some(b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+            ) {
                 i += 1;
             }
             Some(i)
@@ -418,7 +423,9 @@ pub(crate) fn compile(
                 Ok(p) if p.kind() == PrincipalKind::Group => c.issue(
                     None,
                     &[Seg::Key("groups"), Seg::Key(name), Seg::Index(i)],
-                    format!("group `{name}`: nested group `{m}` is not supported; list its members"),
+                    format!(
+                        "group `{name}`: nested group `{m}` is not supported; list its members"
+                    ),
                 ),
                 Ok(p) => {
                     if !list.contains(&p) {
@@ -472,7 +479,14 @@ pub(crate) fn compile(
     let mut rules = Vec::with_capacity(raw.rules.len());
     let mut seen_ids: HashSet<&str> = HashSet::new();
     for (i, r) in raw.rules.iter().enumerate() {
-        if let Some(rule) = compile_rule(&mut c, i, r, &groups, unsafe_allow_on_timeout, &mut seen_ids) {
+        if let Some(rule) = compile_rule(
+            &mut c,
+            i,
+            r,
+            &groups,
+            unsafe_allow_on_timeout,
+            &mut seen_ids,
+        ) {
             rules.push(rule);
         }
     }
@@ -533,7 +547,11 @@ fn approval_spec(
                     &at("approvers"),
                     format!(
                         "`approvers` names undefined group `{g}` (defined: {})",
-                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
                     ),
                 );
                 ok = false;
@@ -544,10 +562,17 @@ fn approval_spec(
     };
     let min = f.min_approvals.unwrap_or(1);
     if min < 1 {
-        c.issue(rule, &at("min_approvals"), format!("`min_approvals` must be at least 1, not {min}"));
+        c.issue(
+            rule,
+            &at("min_approvals"),
+            format!("`min_approvals` must be at least 1, not {min}"),
+        );
         ok = false;
     } else if let Some((g, members)) = group {
-        let users = members.iter().filter(|p| p.kind() == PrincipalKind::User).count() as i64;
+        let users = members
+            .iter()
+            .filter(|p| p.kind() == PrincipalKind::User)
+            .count() as i64;
         if min > users {
             c.issue(
                 rule,
@@ -592,9 +617,10 @@ fn approval_spec(
     };
     let mut redact = Vec::new();
     for (i, path) in f.redact.unwrap_or(&[]).iter().enumerate() {
-        let valid = ["args.", "context."]
-            .iter()
-            .any(|p| path.strip_prefix(p).is_some_and(|rest| !rest.is_empty() && rest.split('.').all(|s| !s.is_empty())));
+        let valid = ["args.", "context."].iter().any(|p| {
+            path.strip_prefix(p)
+                .is_some_and(|rest| !rest.is_empty() && rest.split('.').all(|s| !s.is_empty()))
+        });
         if valid {
             redact.push(path.as_str().into());
         } else {
@@ -645,21 +671,38 @@ fn compile_rule<'r>(
     let mut ok = id.is_some();
     let effect = match r.effect.as_deref() {
         None => {
-            c.issue(rid, &base, "rule has no `effect` (expected `allow`, `deny` or `approve`)");
+            c.issue(
+                rid,
+                &base,
+                "rule has no `effect` (expected `allow`, `deny` or `approve`)",
+            );
             ok = false;
             Effect::Deny
         }
         Some(s) => parse_effect(s).unwrap_or_else(|| {
-            c.issue(rid, &at("effect"), format!("unknown effect `{s}` (expected `allow`, `deny` or `approve`)"));
+            c.issue(
+                rid,
+                &at("effect"),
+                format!("unknown effect `{s}` (expected `allow`, `deny` or `approve`)"),
+            );
             ok = false;
             Effect::Deny
         }),
     };
 
-    let mut globs = |c: &mut Checker<'_>, key: &'static str, list: Option<&Vec<String>>, action: bool| {
+    let mut globs = |c: &mut Checker<'_>,
+                     key: &'static str,
+                     list: Option<&Vec<String>>,
+                     action: bool| {
         let list = list?;
         if list.is_empty() {
-            c.issue(rid, &at(key), format!("`{key}` is an empty list, so the rule never matches; remove it to match any"));
+            c.issue(
+                rid,
+                &at(key),
+                format!(
+                    "`{key}` is an empty list, so the rule never matches; remove it to match any"
+                ),
+            );
             ok = false;
             return None;
         }
@@ -675,7 +718,16 @@ fn compile_rule<'r>(
             match compiled {
                 Ok(g) => out.push(g),
                 Err(e) => {
-                    c.issue(rid, &[Seg::Key("rules"), Seg::Index(i), Seg::Key(key), Seg::Index(j)], format!("`{key}`: {e}"));
+                    c.issue(
+                        rid,
+                        &[
+                            Seg::Key("rules"),
+                            Seg::Index(i),
+                            Seg::Key(key),
+                            Seg::Index(j),
+                        ],
+                        format!("`{key}`: {e}"),
+                    );
                     ok = false;
                 }
             }
@@ -687,11 +739,19 @@ fn compile_rule<'r>(
     let actors = globs(c, "actors", r.actors.as_ref(), false);
     let env = match &r.env {
         Some(list) if list.is_empty() => {
-            c.issue(rid, &at("env"), "`env` is an empty list, so the rule never matches; remove it to match any");
+            c.issue(
+                rid,
+                &at("env"),
+                "`env` is an empty list, so the rule never matches; remove it to match any",
+            );
             ok = false;
             None
         }
-        Some(list) => Some(list.iter().map(|s| Box::from(s.as_str())).collect::<Box<[Box<str>]>>()),
+        Some(list) => Some(
+            list.iter()
+                .map(|s| Box::from(s.as_str()))
+                .collect::<Box<[Box<str>]>>(),
+        ),
         None => None,
     };
     let when = match r.when.as_deref() {
@@ -710,7 +770,11 @@ fn compile_rule<'r>(
         Some(s) => match Risk::parse(s) {
             Some(r) => Some(r),
             None => {
-                c.issue(rid, &at("risk"), format!("unknown risk `{s}` (expected `low`, `medium`, `high` or `critical`)"));
+                c.issue(
+                    rid,
+                    &at("risk"),
+                    format!("unknown risk `{s}` (expected `low`, `medium`, `high` or `critical`)"),
+                );
                 ok = false;
                 None
             }
@@ -746,7 +810,11 @@ fn compile_rule<'r>(
             ("redact", r.redact.is_some()),
         ] {
             if present && r.effect.is_some() && ok {
-                c.issue(rid, &at(key), format!("`{key}` only applies to rules with `effect = \"approve\"`"));
+                c.issue(
+                    rid,
+                    &at(key),
+                    format!("`{key}` only applies to rules with `effect = \"approve\"`"),
+                );
                 ok = false;
             }
         }
@@ -771,7 +839,10 @@ fn compile_rule<'r>(
 }
 
 /// Loads a TOML policy text.
-pub(crate) fn from_toml(text: &str, file: Option<&str>) -> Result<(RawPolicy, Compiled), PolicyError> {
+pub(crate) fn from_toml(
+    text: &str,
+    file: Option<&str>,
+) -> Result<(RawPolicy, Compiled), PolicyError> {
     let source = TomlSource::new(text);
     let raw: RawPolicy = toml::from_str(text).map_err(|e| {
         let (line, column, rule) = match e.span() {
@@ -797,7 +868,10 @@ pub(crate) fn from_toml(text: &str, file: Option<&str>) -> Result<(RawPolicy, Co
 }
 
 /// Loads a JSON policy text with the same schema.
-pub(crate) fn from_json(text: &str, file: Option<&str>) -> Result<(RawPolicy, Compiled), PolicyError> {
+pub(crate) fn from_json(
+    text: &str,
+    file: Option<&str>,
+) -> Result<(RawPolicy, Compiled), PolicyError> {
     let raw: RawPolicy = serde_json::from_str(text).map_err(|e| PolicyError {
         issues: vec![PolicyIssue {
             file: file.map(str::to_owned),
@@ -805,7 +879,12 @@ pub(crate) fn from_json(text: &str, file: Option<&str>) -> Result<(RawPolicy, Co
             column: e.column(),
             rule: None,
             field: String::new(),
-            message: e.to_string().split(" at line ").next().unwrap_or_default().to_owned(),
+            message: e
+                .to_string()
+                .split(" at line ")
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
         }],
     })?;
     let compiled = compile(&raw, file, &JsonSource::new(text))?;

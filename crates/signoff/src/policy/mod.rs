@@ -252,7 +252,10 @@ impl Rule {
             m.insert("actors".into(), json!(v));
         }
         if let Some(v) = &self.env {
-            m.insert("env".into(), json!(v.iter().map(|s| &**s).collect::<Vec<_>>()));
+            m.insert(
+                "env".into(),
+                json!(v.iter().map(|s| &**s).collect::<Vec<_>>()),
+            );
         }
         if let Some(c) = &self.when {
             m.insert("when".into(), json!(c.source()));
@@ -276,11 +279,17 @@ impl Rule {
 fn approval_json(a: &ApprovalSpec, m: &mut serde_json::Map<String, Value>) {
     m.insert("approvers".into(), json!(&*a.group));
     m.insert("min_approvals".into(), json!(a.min));
-    m.insert("timeout".into(), json!(humantime::format_duration(a.timeout).to_string()));
+    m.insert(
+        "timeout".into(),
+        json!(humantime::format_duration(a.timeout).to_string()),
+    );
     m.insert("on_timeout".into(), json!(a.on_timeout));
     m.insert("allow_edit".into(), json!(a.allow_edit));
     if !a.redact.is_empty() {
-        m.insert("redact".into(), json!(a.redact.iter().map(|s| &**s).collect::<Vec<_>>()));
+        m.insert(
+            "redact".into(),
+            json!(a.redact.iter().map(|s| &**s).collect::<Vec<_>>()),
+        );
     }
 }
 
@@ -331,8 +340,9 @@ impl Policy {
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, PolicyError> {
         let path = path.as_ref();
         let name = path.display().to_string();
-        let bytes = std::fs::read(path)
-            .map_err(|e| PolicyError::single(Some(&name), format!("cannot read policy file: {e}")))?;
+        let bytes = std::fs::read(path).map_err(|e| {
+            PolicyError::single(Some(&name), format!("cannot read policy file: {e}"))
+        })?;
         let text = match String::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
@@ -366,7 +376,10 @@ impl Policy {
 
     fn from_compiled(c: load::Compiled) -> Self {
         let index = Index::build(&c.rules);
-        let uses_now = c.rules.iter().any(|r| r.when.as_ref().is_some_and(Condition::uses_now));
+        let uses_now = c
+            .rules
+            .iter()
+            .any(|r| r.when.as_ref().is_some_and(Condition::uses_now));
         let mut inner = Inner {
             name: c.name,
             description: c.description,
@@ -557,7 +570,12 @@ fn rank(e: Effect) -> usize {
 fn describe(rule: &Rule, view: &ActionView<'_>, check: &Check) -> (String, Option<String>) {
     let list = |g: &Option<Box<[Glob]>>| {
         g.as_ref()
-            .map(|g| g.iter().map(|g| format!("`{}`", g.as_str())).collect::<Vec<_>>().join(", "))
+            .map(|g| {
+                g.iter()
+                    .map(|g| format!("`{}`", g.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
             .unwrap_or_default()
     };
     match check {
@@ -570,13 +588,19 @@ fn describe(rule: &Rule, view: &ActionView<'_>, check: &Check) -> (String, Optio
         ),
         Check::Miss(m) => (
             match m {
-                Miss::Action => format!("action `{}` matches none of {}", view.name, list(&rule.actions)),
+                Miss::Action => format!(
+                    "action `{}` matches none of {}",
+                    view.name,
+                    list(&rule.actions)
+                ),
                 Miss::Resource => format!(
                     "resource `{}` matches none of {}",
                     view.resource.unwrap_or_default(),
                     list(&rule.resources)
                 ),
-                Miss::NoResource => "the action has no resource and the rule requires one".to_owned(),
+                Miss::NoResource => {
+                    "the action has no resource and the rule requires one".to_owned()
+                }
                 Miss::Actor => format!(
                     "actor `{}` matches none of {}",
                     view.actor.as_deref().unwrap_or_default(),
@@ -588,13 +612,20 @@ fn describe(rule: &Rule, view: &ActionView<'_>, check: &Check) -> (String, Optio
                     view.env.unwrap_or_default(),
                     rule.env
                         .as_ref()
-                        .map(|e| e.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "))
+                        .map(|e| e
+                            .iter()
+                            .map(|s| format!("`{s}`"))
+                            .collect::<Vec<_>>()
+                            .join(", "))
                         .unwrap_or_default()
                 ),
                 Miss::NoEnv => "the action has no env and the rule requires one".to_owned(),
                 Miss::WhenFalse => format!(
                     "`when` `{}` is false",
-                    rule.when.as_ref().map(Condition::source).unwrap_or_default()
+                    rule.when
+                        .as_ref()
+                        .map(Condition::source)
+                        .unwrap_or_default()
                 ),
             },
             None,
@@ -603,7 +634,10 @@ fn describe(rule: &Rule, view: &ActionView<'_>, check: &Check) -> (String, Optio
             if rule.effect == Effect::Allow {
                 format!("`when` failed ({e}); an allow rule does not match on error")
             } else {
-                format!("`when` failed ({e}); a {} rule matches on error (fail closed)", rule.effect)
+                format!(
+                    "`when` failed ({e}); a {} rule matches on error (fail closed)",
+                    rule.effect
+                )
             },
             Some(e.clone()),
         ),
@@ -623,12 +657,20 @@ fn canonical_json(inner: &Inner) -> Value {
     if let Some(a) = &inner.default_approval {
         header.insert("approvers".into(), json!(&*a.group));
         header.insert("min_approvals".into(), json!(a.min));
-        header.insert("timeout".into(), json!(humantime::format_duration(a.timeout).to_string()));
+        header.insert(
+            "timeout".into(),
+            json!(humantime::format_duration(a.timeout).to_string()),
+        );
     }
     let groups: serde_json::Map<String, Value> = inner
         .groups
         .iter()
-        .map(|(k, v)| (k.clone(), json!(v.iter().map(Principal::as_str).collect::<Vec<_>>())))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                json!(v.iter().map(Principal::as_str).collect::<Vec<_>>()),
+            )
+        })
         .collect();
     json!({
         "policy": header,
@@ -701,7 +743,10 @@ impl<'p> Evaluation<'p> {
     /// The deciding rules: every matching rule of the winning effect, in
     /// policy order; empty when the default decided.
     pub fn rules(&self) -> impl Iterator<Item = &'p Rule> + '_ {
-        self.matched.as_slice().iter().filter_map(|i| self.policy.rule(*i))
+        self.matched
+            .as_slice()
+            .iter()
+            .filter_map(|i| self.policy.rule(*i))
     }
 
     /// The ids of [`Evaluation::rules`].
@@ -746,7 +791,13 @@ impl<'p> Evaluation<'p> {
             .filter_map(|r| r.approval.as_ref().map(|a| (a, r.risk, Some(r.id()))))
             .collect();
         if specs.is_empty() {
-            specs.extend(self.policy.inner.default_approval.as_ref().map(|a| (a, None, None)));
+            specs.extend(
+                self.policy
+                    .inner
+                    .default_approval
+                    .as_ref()
+                    .map(|a| (a, None, None)),
+            );
         }
         let first = specs.first()?;
         let mut req = ApprovalRequirements {
@@ -895,4 +946,19 @@ pub struct Explanation {
     pub decision: Decision,
     /// Every rule, in policy order.
     pub trace: Vec<RuleTrace>,
+}
+
+/// A point in time as conditions see it (`now`).
+pub type Timestamp = DateTime<Utc>;
+
+/// Parses an RFC 3339 timestamp such as `2026-11-21T10:00:00Z`.
+pub fn parse_timestamp(text: &str) -> Result<Timestamp, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("`{text}` is not an RFC 3339 timestamp: {e}"))
+}
+
+/// Formats a duration the way policies write it (`15m`, `1h 30m`).
+pub fn format_duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
 }
