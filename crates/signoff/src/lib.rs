@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod action;
+pub mod audit;
 pub mod canonical;
 pub mod policy;
 pub mod principal;

@@ -1,0 +1,305 @@
+//! The audit log: seals records into each sink's chain and makes them durable
+//! with group commit.
+//!
+//! Sealing (seq, prev, hash) happens under a short lock, so records enter the
+//! chain in one order. Durability is a separate step: whoever needs a record
+//! durable runs a flush in a spawned task (so a dropped caller never leaves a
+//! half-written batch behind); a flush takes every record sealed so far, so
+//! while one batch is being synced the next one gathers — one fsync serves
+//! many callers.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::{Signer, SigningKey};
+
+use super::checkpoint::checkpoint_message;
+use super::record::{AuditRecord, Event, GENESIS};
+use super::sink::{AuditError, AuditSink, ChainHead, SealedRecord};
+
+/// When to write signed checkpoints.
+#[derive(Clone)]
+pub struct CheckpointConfig {
+    /// The signing key.
+    pub key: SigningKey,
+    /// A checkpoint after this many records.
+    pub every_records: u64,
+    /// A checkpoint when this much time passed since the last one (checked
+    /// when records are written).
+    pub every: Duration,
+}
+
+impl std::fmt::Debug for CheckpointConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckpointConfig")
+            .field("key", &"<secret>")
+            .field("every_records", &self.every_records)
+            .field("every", &self.every)
+            .finish()
+    }
+}
+
+/// The gate's audit trail: one chain per sink.
+#[derive(Clone, Default)]
+pub struct AuditLog {
+    writers: Arc<Vec<Arc<ChainWriter>>>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.writers.iter().map(|w| w.sink.describe()))
+            .finish()
+    }
+}
+
+struct ChainWriter {
+    sink: Arc<dyn AuditSink>,
+    stream_name: Option<String>,
+    checkpoint: Option<CheckpointConfig>,
+    state: Mutex<ChainState>,
+    flush_lock: tokio::sync::Mutex<()>,
+    durable: AtomicU64,
+    poisoned: OnceLock<String>,
+    init: tokio::sync::OnceCell<()>,
+}
+
+struct ChainState {
+    stream: String,
+    seq: u64,
+    prev: String,
+    pending: Vec<SealedRecord>,
+    since_checkpoint: u64,
+    last_checkpoint: Instant,
+}
+
+impl AuditLog {
+    /// A log writing to `sinks` (none: records go nowhere and nothing waits).
+    pub fn new(
+        sinks: Vec<Arc<dyn AuditSink>>,
+        stream: Option<String>,
+        checkpoint: Option<CheckpointConfig>,
+    ) -> Self {
+        let writers = sinks
+            .into_iter()
+            .map(|sink| {
+                Arc::new(ChainWriter {
+                    sink,
+                    stream_name: stream.clone(),
+                    checkpoint: checkpoint.clone(),
+                    state: Mutex::new(ChainState {
+                        stream: String::new(),
+                        seq: 0,
+                        prev: GENESIS.to_owned(),
+                        pending: Vec::new(),
+                        since_checkpoint: 0,
+                        last_checkpoint: Instant::now(),
+                    }),
+                    flush_lock: tokio::sync::Mutex::new(()),
+                    durable: AtomicU64::new(0),
+                    poisoned: OnceLock::new(),
+                    init: tokio::sync::OnceCell::new(),
+                })
+            })
+            .collect();
+        AuditLog {
+            writers: Arc::new(writers),
+        }
+    }
+
+    /// Whether any sink is configured.
+    pub fn is_enabled(&self) -> bool {
+        !self.writers.is_empty()
+    }
+
+    /// Appends `records` to every sink and returns once they are durable in
+    /// each sink's mode. Any failure fails: the caller must not proceed.
+    pub async fn append(&self, records: Vec<AuditRecord>) -> Result<(), AuditError> {
+        let n = self.writers.len();
+        let mut records = Some(records);
+        for (i, w) in self.writers.iter().enumerate() {
+            w.ensure_init().await?;
+            // the last writer takes the vector itself; earlier ones a copy
+            let batch = if i + 1 == n {
+                records.take().unwrap_or_default()
+            } else {
+                records.clone().unwrap_or_default()
+            };
+            let ticket = w.seal(batch)?;
+            w.wait_durable(ticket).await?;
+        }
+        Ok(())
+    }
+
+    /// Seals `records` now and flushes them in the background: for `Drop`
+    /// paths (an abandoned permit) that cannot wait. Errors poison the log.
+    pub fn append_detached(&self, records: Vec<AuditRecord>) {
+        for w in self.writers.iter() {
+            let sealed = if w.init.initialized() {
+                w.seal(records.clone()).is_ok()
+            } else {
+                false
+            };
+            let w2 = Arc::clone(w);
+            let records = records.clone();
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move {
+                    if sealed {
+                        let _ = w2.flush_all().await;
+                    } else if w2.ensure_init().await.is_ok()
+                        && let Ok(t) = w2.seal(records)
+                    {
+                        let _ = w2.wait_durable(t).await;
+                    }
+                });
+            } else if !sealed {
+                w.poison("a record was dropped: no async runtime to write it".into());
+            }
+        }
+    }
+
+    /// Writes out everything sealed so far.
+    pub async fn flush(&self) -> Result<(), AuditError> {
+        for w in self.writers.iter() {
+            if w.init.initialized() {
+                w.flush_all().await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ChainWriter {
+    fn poison(&self, why: String) {
+        let _ = self.poisoned.set(why);
+    }
+
+    fn check_poison(&self) -> Result<(), AuditError> {
+        match self.poisoned.get() {
+            Some(why) => Err(AuditError::Poisoned(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    async fn ensure_init(self: &Arc<Self>) -> Result<(), AuditError> {
+        if self.init.initialized() {
+            return Ok(());
+        }
+        let this = Arc::clone(self);
+        self.init
+            .get_or_try_init(|| async move {
+                let head: ChainHead = this.sink.head().await?;
+                let recovered = {
+                    let mut s = this
+                        .state
+                        .lock()
+                        .map_err(|_| AuditError::Poisoned("audit state lock poisoned".into()))?;
+                    s.stream = head
+                        .stream
+                        .clone()
+                        .or_else(|| this.stream_name.clone())
+                        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+                    s.seq = head.seq;
+                    s.prev = head.hash.clone();
+                    this.durable.store(head.seq, Ordering::Release);
+                    head.recovered.clone()
+                };
+                if let Some(what) = recovered {
+                    let mut r = AuditRecord::new(Event::AuditRecovered);
+                    r.error = Some(what);
+                    let t = this.seal(vec![r])?;
+                    this.wait_durable(t).await?;
+                }
+                Ok::<(), AuditError>(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Seals records into the chain; returns the seq to wait for.
+    fn seal(&self, records: Vec<AuditRecord>) -> Result<u64, AuditError> {
+        self.check_poison()?;
+        let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| AuditError::Poisoned("audit state lock poisoned".into()))?;
+        for mut r in records {
+            s.seq += 1;
+            r.seq = s.seq;
+            r.ts.clone_from(&ts);
+            r.stream.clone_from(&s.stream);
+            r.prev = std::mem::take(&mut s.prev);
+            let line = r.to_line();
+            s.prev.clone_from(&r.hash);
+            s.pending.push(SealedRecord { record: r, line });
+            s.since_checkpoint += 1;
+        }
+        if let Some(cp) = &self.checkpoint
+            && (s.since_checkpoint >= cp.every_records || s.last_checkpoint.elapsed() >= cp.every)
+        {
+            let message = checkpoint_message(&s.stream, s.seq, &s.prev);
+            let mut r = AuditRecord::new(Event::AuditCheckpoint);
+            r.signature = Some(hex::encode(cp.key.sign(&message).to_bytes()));
+            s.seq += 1;
+            r.seq = s.seq;
+            r.ts.clone_from(&ts);
+            r.stream.clone_from(&s.stream);
+            r.prev = std::mem::take(&mut s.prev);
+            let line = r.to_line();
+            s.prev.clone_from(&r.hash);
+            s.pending.push(SealedRecord { record: r, line });
+            s.since_checkpoint = 0;
+            s.last_checkpoint = Instant::now();
+        }
+        Ok(s.seq)
+    }
+
+    async fn wait_durable(self: &Arc<Self>, ticket: u64) -> Result<(), AuditError> {
+        loop {
+            self.check_poison()?;
+            if self.durable.load(Ordering::Acquire) >= ticket {
+                return Ok(());
+            }
+            let this = Arc::clone(self);
+            tokio::spawn(async move { this.flush_once().await })
+                .await
+                .map_err(|e| AuditError::Write(format!("audit flush task failed: {e}")))??;
+        }
+    }
+
+    async fn flush_all(self: &Arc<Self>) -> Result<(), AuditError> {
+        let target = self
+            .state
+            .lock()
+            .map_err(|_| AuditError::Poisoned("audit state lock poisoned".into()))?
+            .seq;
+        self.wait_durable(target).await
+    }
+
+    async fn flush_once(&self) -> Result<(), AuditError> {
+        let _guard = self.flush_lock.lock().await;
+        self.check_poison()?;
+        let batch = {
+            let mut s = self
+                .state
+                .lock()
+                .map_err(|_| AuditError::Poisoned("audit state lock poisoned".into()))?;
+            std::mem::take(&mut s.pending)
+        };
+        let Some(last) = batch.last().map(|r| r.record.seq) else {
+            return Ok(());
+        };
+        match self.sink.append(&batch).await {
+            Ok(()) => {
+                self.durable.store(last, Ordering::Release);
+                Ok(())
+            }
+            Err(e) => {
+                self.poison(format!("{}: {e}", self.sink.describe()));
+                Err(e)
+            }
+        }
+    }
+}

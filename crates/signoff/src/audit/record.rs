@@ -1,0 +1,295 @@
+//! The audit record and its canonical, hash-chained line.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::canonical::{write_canonical, write_string};
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Event {
+    /// An agent asked to run an action.
+    #[serde(rename = "action.requested")]
+    ActionRequested,
+    /// The policy decided allow, deny or approve.
+    #[serde(rename = "policy.decided")]
+    PolicyDecided,
+    /// Reviewers were asked.
+    #[serde(rename = "approval.requested")]
+    ApprovalRequested,
+    /// A reviewer's vote was counted.
+    #[serde(rename = "approval.vote")]
+    ApprovalVote,
+    /// A vote was refused (self-approval, not eligible, stale, late...).
+    #[serde(rename = "approval.vote_rejected")]
+    ApprovalVoteRejected,
+    /// The request was approved, denied, expired or cancelled.
+    #[serde(rename = "approval.resolved")]
+    ApprovalResolved,
+    /// The action ran and its outcome was reported.
+    #[serde(rename = "action.completed")]
+    ActionCompleted,
+    /// A permit was dropped without reporting an outcome.
+    #[serde(rename = "action.abandoned")]
+    ActionAbandoned,
+    /// A torn final line was cut when the log was opened.
+    #[serde(rename = "audit.recovered")]
+    AuditRecovered,
+    /// A signed checkpoint of the chain.
+    #[serde(rename = "audit.checkpoint")]
+    AuditCheckpoint,
+}
+
+impl Event {
+    /// The dotted name written in records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::ActionRequested => "action.requested",
+            Event::PolicyDecided => "policy.decided",
+            Event::ApprovalRequested => "approval.requested",
+            Event::ApprovalVote => "approval.vote",
+            Event::ApprovalVoteRejected => "approval.vote_rejected",
+            Event::ApprovalResolved => "approval.resolved",
+            Event::ActionCompleted => "action.completed",
+            Event::ActionAbandoned => "action.abandoned",
+            Event::AuditRecovered => "audit.recovered",
+            Event::AuditCheckpoint => "audit.checkpoint",
+        }
+    }
+}
+
+/// One audit record. Optional fields are omitted from the line when absent.
+/// `seq`, `ts`, `stream`, `prev` and `hash` are set when the record is sealed.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Position in its stream, from 1.
+    #[serde(default)]
+    pub seq: u64,
+    /// RFC 3339 UTC time of sealing.
+    #[serde(default)]
+    pub ts: String,
+    /// The writer's chain.
+    #[serde(default)]
+    pub stream: String,
+    /// What happened.
+    pub event: Option<Event>,
+    /// The action's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_id: Option<String>,
+    /// The approval request's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Who asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// For whom.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
+    /// The action name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// The resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// The environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// Digest of the real args.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args_digest: Option<String>,
+    /// The args with redacted paths replaced by their digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Value>,
+    /// The policy's effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<String>,
+    /// Deciding rule ids, comma separated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Digest of the deciding policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_digest: Option<String>,
+    /// Who voted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voter: Option<String>,
+    /// `approve` or `deny`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    /// The reviewer's comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Where the vote came from (`slack`, `web`, `api`, `terminal`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Final state: `allowed`, `denied`, `approved`, `expired`, `success`...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// An error message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// ed25519 signature of a checkpoint, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// Hash of the previous record in the stream (64 zeros for the first).
+    #[serde(default)]
+    pub prev: String,
+    /// blake3(prev ‖ canonical JSON of this record without `hash`), hex.
+    #[serde(default)]
+    pub hash: String,
+}
+
+/// The `prev` of a stream's first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+impl AuditRecord {
+    /// A record of the given event with every other field empty.
+    pub fn new(event: Event) -> Self {
+        AuditRecord {
+            event: Some(event),
+            ..AuditRecord::default()
+        }
+    }
+
+    /// Writes the canonical line (no newline) and sets `hash`, given `seq`,
+    /// `ts`, `stream` and `prev` already set. Keys are written in sorted order
+    /// by hand, so no map is built; `hash` is spliced in at its sorted place
+    /// and hashed bytes are exactly the line without `,"hash":"…"`.
+    pub fn seal_into(&mut self, line: &mut String) {
+        let start = line.len();
+        let mut first = true;
+        let mut key = |line: &mut String, k: &str| {
+            line.push(if first { '{' } else { ',' });
+            first = false;
+            write_string(k, line);
+            line.push(':');
+        };
+        let s = |line: &mut String, v: &str| write_string(v, line);
+        macro_rules! opt {
+            ($name:literal, $field:expr) => {
+                if let Some(v) = &$field {
+                    key(line, $name);
+                    s(line, v);
+                }
+            };
+        }
+        opt!("action", self.action);
+        opt!("action_id", self.action_id);
+        opt!("actor", self.actor);
+        if let Some(v) = &self.args {
+            key(line, "args");
+            write_canonical(v, line);
+        }
+        opt!("args_digest", self.args_digest);
+        opt!("channel", self.channel);
+        opt!("comment", self.comment);
+        opt!("effect", self.effect);
+        opt!("env", self.env);
+        opt!("error", self.error);
+        if let Some(e) = self.event {
+            key(line, "event");
+            s(line, e.as_str());
+        }
+        let split = line.len();
+        let mut tail = String::with_capacity(256);
+        let key2 = |tail: &mut String, k: &str| {
+            tail.push(',');
+            write_string(k, tail);
+            tail.push(':');
+        };
+        macro_rules! opt2 {
+            ($name:literal, $field:expr) => {
+                if let Some(v) = &$field {
+                    key2(&mut tail, $name);
+                    write_string(v, &mut tail);
+                }
+            };
+        }
+        opt2!("on_behalf_of", self.on_behalf_of);
+        opt2!("outcome", self.outcome);
+        opt2!("policy_digest", self.policy_digest);
+        key2(&mut tail, "prev");
+        write_string(&self.prev, &mut tail);
+        opt2!("reason", self.reason);
+        opt2!("request_id", self.request_id);
+        opt2!("resource", self.resource);
+        opt2!("rule", self.rule);
+        key2(&mut tail, "seq");
+        let _ = write!(tail, "{}", self.seq);
+        opt2!("signature", self.signature);
+        key2(&mut tail, "stream");
+        write_string(&self.stream, &mut tail);
+        key2(&mut tail, "ts");
+        write_string(&self.ts, &mut tail);
+        opt2!("verdict", self.verdict);
+        opt2!("voter", self.voter);
+        tail.push('}');
+
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(self.prev.as_bytes());
+        hasher.update(&line.as_bytes()[start..split]);
+        hasher.update(tail.as_bytes());
+        self.hash = hasher.finalize().to_hex().to_string();
+        if split == start {
+            // no key before `hash` (never the case for real records): keep JSON valid
+            line.push('{');
+            line.push_str("\"hash\":");
+            write_string(&self.hash, line);
+            line.push_str(&tail[..]);
+            // tail starts with ',' which now follows the hash member
+        } else {
+            line.push_str(",\"hash\":");
+            write_string(&self.hash, line);
+            line.push_str(&tail);
+        }
+    }
+
+    /// The sealed canonical line, without newline.
+    pub fn to_line(&mut self) -> String {
+        let mut line = String::with_capacity(512);
+        self.seal_into(&mut line);
+        line
+    }
+}
+
+/// The hash a line should carry, computed from its bytes: `prev` followed by
+/// the line without its `,"hash":"…"` member. `None` when the line has no
+/// well-formed hash member.
+pub fn line_hash(line: &str, prev: &str, hash: &str) -> Option<String> {
+    let member = format!(",\"hash\":\"{hash}\"");
+    let at = line.rfind(&member)?;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(prev.as_bytes());
+    hasher.update(&line.as_bytes()[..at]);
+    hasher.update(&line.as_bytes()[at + member.len()..]);
+    Some(hasher.finalize().to_hex().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_line_is_canonical_json_and_its_hash_verifies() {
+        let mut r = AuditRecord::new(Event::PolicyDecided);
+        r.seq = 1;
+        r.ts = "2026-11-21T00:00:00Z".into();
+        r.stream = "s".into();
+        r.prev = GENESIS.into();
+        r.action = Some("db.export".into());
+        r.args = Some(json!({"b": 1, "a": "x\"y"}));
+        r.rule = Some("r1".into());
+        let line = r.to_line();
+        let value: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(crate::canonical::to_canonical(&value), line);
+        assert_eq!(line_hash(&line, GENESIS, &r.hash).as_deref(), Some(r.hash.as_str()));
+        // the record round-trips
+        let back: AuditRecord = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, r);
+    }
+}

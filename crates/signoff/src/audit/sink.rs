@@ -1,0 +1,73 @@
+//! The [`AuditSink`] trait: where sealed records go.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+/// A sealed record: the record and its canonical line (no newline).
+#[derive(Debug, Clone)]
+pub struct SealedRecord {
+    /// The record, with `seq`, `prev` and `hash` set.
+    pub record: super::AuditRecord,
+    /// Its canonical JSON line.
+    pub line: String,
+}
+
+/// How far a sink's chain goes: where the next record continues from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChainHead {
+    /// The stream to continue; `None` for an empty sink (a new one is named).
+    pub stream: Option<String>,
+    /// Last sequence number written (0 when empty).
+    pub seq: u64,
+    /// Hash of the last record ([`super::GENESIS`] when empty).
+    pub hash: String,
+    /// Set when opening had to repair the log (a torn final line was cut):
+    /// what was done. The log then records `audit.recovered`.
+    pub recovered: Option<String>,
+}
+
+/// Why the audit trail could not be written or read.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuditError {
+    /// Writing or flushing failed; nothing after the last durable record was kept.
+    #[error("audit write failed: {0}")]
+    Write(String),
+    /// The log could not be opened or is corrupt beyond a torn final line.
+    #[error("audit log cannot be opened: {0}")]
+    Open(String),
+    /// An earlier failure stopped this trail; every later action fails closed.
+    #[error("audit trail is stopped after an earlier failure: {0}")]
+    Poisoned(String),
+}
+
+/// Receives sealed records, in chain order, and makes them durable.
+///
+/// One flusher calls `append` at a time, with consecutive records; a sink
+/// returns only once the records are durable in its mode (or fails, and the
+/// gate fails closed). Group commit happens above the sink: while one
+/// `append` is in flight, later records queue up and arrive as one batch.
+#[async_trait]
+pub trait AuditSink: Send + Sync {
+    /// Where this sink's chain ends. Called once, before the first append.
+    async fn head(&self) -> Result<ChainHead, AuditError>;
+
+    /// Writes `records` durably, in order.
+    async fn append(&self, records: &[SealedRecord]) -> Result<(), AuditError>;
+
+    /// A short name for errors and logs (`jsonl:/var/log/signoff.jsonl`).
+    fn describe(&self) -> String;
+}
+
+#[async_trait]
+impl<T: AuditSink + ?Sized> AuditSink for Arc<T> {
+    async fn head(&self) -> Result<ChainHead, AuditError> {
+        (**self).head().await
+    }
+    async fn append(&self, records: &[SealedRecord]) -> Result<(), AuditError> {
+        (**self).append(records).await
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
