@@ -115,15 +115,19 @@ fn bench_policy(c: &mut Criterion) {
             }
             let per = (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / 1000.0;
             eprintln!("signoff {label} @ {n} rules: {per} allocations per decision");
-            group.bench_with_input(BenchmarkId::new(format!("signoff/{label}"), n), &action, |b, a| {
-                b.iter(|| policy.evaluate(black_box(a)).effect())
-            });
+            group.bench_with_input(
+                BenchmarkId::new(format!("signoff/{label}"), n),
+                &action,
+                |b, a| b.iter(|| policy.evaluate(black_box(a)).effect()),
+            );
             #[cfg(feature = "cedar")]
             {
                 assert_eq!(cedar.decide(&action), want, "cedar {label} at {n}");
-                group.bench_with_input(BenchmarkId::new(format!("cedar/{label}"), n), &action, |b, a| {
-                    b.iter(|| cedar.decide(black_box(a)))
-                });
+                group.bench_with_input(
+                    BenchmarkId::new(format!("cedar/{label}"), n),
+                    &action,
+                    |b, a| b.iter(|| cedar.decide(black_box(a))),
+                );
             }
         }
     }
@@ -168,7 +172,9 @@ mod cedar_side {
 
         /// Builds the request from the action on every call, as an adapter would.
         pub fn decide(&self, a: &Action) -> Effect {
-            let principal = EntityUid::from_str(&format!("Agent::{:?}", a.actor.as_deref().unwrap_or(""))).unwrap();
+            let principal =
+                EntityUid::from_str(&format!("Agent::{:?}", a.actor.as_deref().unwrap_or("")))
+                    .unwrap();
             let action = EntityUid::from_str(&format!("Action::{:?}", a.name)).unwrap();
             let resource = EntityUid::from_str("Resource::\"r\"").unwrap();
             let mut ctx = serde_json::json!({"name": a.name, "args": a.args});

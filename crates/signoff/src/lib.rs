@@ -2,14 +2,29 @@
 #![forbid(unsafe_code)]
 
 pub mod action;
+pub mod approval;
+pub mod approver;
 pub mod audit;
 pub mod canonical;
+pub mod directory;
+mod error;
+pub mod gate;
 pub mod policy;
 pub mod principal;
+pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use action::{Action, ActionError};
+pub use approval::{ApprovalRequest, RequestStatus, Resolution, StoredRequest, Verdict, Vote};
+pub use approver::{Approver, ApproverError, Queue, Terminal, VoteSender};
+pub use audit::{AuditError, AuditLog, AuditRecord, AuditSink, Durability, Event, JsonlSink};
+pub use directory::{Directory, DirectoryError, StaticDirectory};
+pub use error::{Denial, DeniedBy, Error, RejectReason, TimedOut, VoteRejection};
+pub use gate::{ActionGate, Gate, GateBuilder, Outcome, Permit, Submission, VoteOutcome};
 pub use policy::{
     ApprovalRequirements, Decision, Effect, Evaluation, Explanation, OnTimeout, Policy,
     PolicyBuilder, PolicyError, PolicyIssue, Requirement, Risk, RuleBuilder, RuleTrace,
 };
 pub use principal::{Principal, PrincipalError, PrincipalKind};
+pub use store::{ApprovalStore, MemoryStore, StoreError};

@@ -140,9 +140,11 @@ impl AuditSink for JsonlSink {
             let mut f = file
                 .lock()
                 .map_err(|_| AuditError::Write("log file lock poisoned".into()))?;
-            f.write_all(buf).map_err(|e| AuditError::Write(e.to_string()))?;
+            f.write_all(buf)
+                .map_err(|e| AuditError::Write(e.to_string()))?;
             if durability != Durability::OsBuffered {
-                f.sync_data().map_err(|e| AuditError::Write(e.to_string()))?;
+                f.sync_data()
+                    .map_err(|e| AuditError::Write(e.to_string()))?;
             }
             Ok(())
         };

@@ -57,7 +57,9 @@ pub fn redact(value: &Value, prefix: &str, paths: &[String]) -> Value {
         let mut parts = rest.split('.').peekable();
         let mut cur = &mut out;
         while let Some(part) = parts.next() {
-            let Some(map) = cur.as_object_mut() else { break };
+            let Some(map) = cur.as_object_mut() else {
+                break;
+            };
             if parts.peek().is_none() {
                 if let Some(v) = map.get_mut(part) {
                     *v = Value::String(format!("redacted:{}", crate::canonical::digest(v)));

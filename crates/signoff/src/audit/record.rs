@@ -287,7 +287,10 @@ mod tests {
         let line = r.to_line();
         let value: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(crate::canonical::to_canonical(&value), line);
-        assert_eq!(line_hash(&line, GENESIS, &r.hash).as_deref(), Some(r.hash.as_str()));
+        assert_eq!(
+            line_hash(&line, GENESIS, &r.hash).as_deref(),
+            Some(r.hash.as_str())
+        );
         // the record round-trips
         let back: AuditRecord = serde_json::from_str(&line).unwrap();
         assert_eq!(back, r);

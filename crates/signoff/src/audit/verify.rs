@@ -77,7 +77,11 @@ pub fn verify_file(
         line: 0,
         reason: format!("cannot open `{}`: {e}", path.display()),
     })?;
-    verify_reader(std::io::BufReader::with_capacity(1 << 20, file), key, expect)
+    verify_reader(
+        std::io::BufReader::with_capacity(1 << 20, file),
+        key,
+        expect,
+    )
 }
 
 /// Verifies JSON lines from any reader.
@@ -92,11 +96,13 @@ pub fn verify_reader<R: BufRead>(
     let mut expected_seen = false;
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(|e| VerifyFailure {
-            seq: None,
-            line: line_no + 1,
-            reason: format!("read error: {e}"),
-        })?;
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| VerifyFailure {
+                seq: None,
+                line: line_no + 1,
+                reason: format!("read error: {e}"),
+            })?;
         if n == 0 {
             break;
         }
@@ -144,7 +150,9 @@ pub fn verify_reader<R: BufRead>(
         if head.prev != last_hash {
             return Err(fail(
                 seq,
-                format!("`prev` does not match the hash of seq {last_seq}: the chain is broken here"),
+                format!(
+                    "`prev` does not match the hash of seq {last_seq}: the chain is broken here"
+                ),
             ));
         }
         match line_hash(text, head.prev, head.hash) {

@@ -690,50 +690,48 @@ fn compile_rule<'r>(
         }),
     };
 
-    let mut globs = |c: &mut Checker<'_>,
-                     key: &'static str,
-                     list: Option<&Vec<String>>,
-                     action: bool| {
-        let list = list?;
-        if list.is_empty() {
-            c.issue(
+    let mut globs =
+        |c: &mut Checker<'_>, key: &'static str, list: Option<&Vec<String>>, action: bool| {
+            let list = list?;
+            if list.is_empty() {
+                c.issue(
                 rid,
                 &at(key),
                 format!(
                     "`{key}` is an empty list, so the rule never matches; remove it to match any"
                 ),
             );
-            ok = false;
-            return None;
-        }
-        let mut out = Vec::with_capacity(list.len());
-        for (j, p) in list.iter().enumerate() {
-            let compiled = if action {
-                Glob::action(p)
-            } else if key == "actors" {
-                Glob::path(&normalize_actor_pattern(p))
-            } else {
-                Glob::path(p)
-            };
-            match compiled {
-                Ok(g) => out.push(g),
-                Err(e) => {
-                    c.issue(
-                        rid,
-                        &[
-                            Seg::Key("rules"),
-                            Seg::Index(i),
-                            Seg::Key(key),
-                            Seg::Index(j),
-                        ],
-                        format!("`{key}`: {e}"),
-                    );
-                    ok = false;
+                ok = false;
+                return None;
+            }
+            let mut out = Vec::with_capacity(list.len());
+            for (j, p) in list.iter().enumerate() {
+                let compiled = if action {
+                    Glob::action(p)
+                } else if key == "actors" {
+                    Glob::path(&normalize_actor_pattern(p))
+                } else {
+                    Glob::path(p)
+                };
+                match compiled {
+                    Ok(g) => out.push(g),
+                    Err(e) => {
+                        c.issue(
+                            rid,
+                            &[
+                                Seg::Key("rules"),
+                                Seg::Index(i),
+                                Seg::Key(key),
+                                Seg::Index(j),
+                            ],
+                            format!("`{key}`: {e}"),
+                        );
+                        ok = false;
+                    }
                 }
             }
-        }
-        Some(out.into_boxed_slice())
-    };
+            Some(out.into_boxed_slice())
+        };
     let actions = globs(c, "actions", r.actions.as_ref(), true);
     let resources = globs(c, "resources", r.resources.as_ref(), false);
     let actors = globs(c, "actors", r.actors.as_ref(), false);

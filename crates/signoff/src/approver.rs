@@ -1,0 +1,195 @@
+//! The [`Approver`] trait: how a request reaches reviewers.
+
+use std::io::{BufRead, BufReader, Write};
+
+use async_trait::async_trait;
+
+use crate::approval::{ApprovalRequest, Verdict, Vote};
+use crate::error::Error;
+use crate::gate::{Gate, VoteOutcome};
+
+/// An approver could not present a request. The request is then cancelled
+/// and the action fails closed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct ApproverError(pub String);
+
+impl ApproverError {
+    /// An error with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        ApproverError(message.into())
+    }
+}
+
+/// Casts votes on one request, through the gate's vote rules.
+#[derive(Clone)]
+pub struct VoteSender {
+    pub(crate) gate: Gate,
+    pub(crate) request_id: String,
+}
+
+impl std::fmt::Debug for VoteSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VoteSender")
+            .field("request_id", &self.request_id)
+            .finish()
+    }
+}
+
+impl VoteSender {
+    /// The request these votes are for.
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// Casts `vote`; the gate applies every vote rule and audits the result.
+    pub async fn send(&self, vote: Vote) -> Result<VoteOutcome, Error> {
+        self.gate.vote(&self.request_id, vote).await
+    }
+}
+
+/// Presents approval requests to reviewers.
+///
+/// Push approvers (Slack, Teams, webhook) post the request and return; the
+/// votes come back through the approval server. Pull approvers (terminal,
+/// custom code) cast votes with `votes` directly.
+#[async_trait]
+pub trait Approver: Send + Sync {
+    /// Presents `request`. An error cancels the request (fail closed).
+    async fn review(
+        &self,
+        request: ApprovalRequest,
+        votes: VoteSender,
+    ) -> Result<(), ApproverError>;
+}
+
+/// Leaves requests in the store for reviewers who vote through the approval
+/// server or [`Gate::vote`]; presents nothing itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Queue;
+
+#[async_trait]
+impl Approver for Queue {
+    async fn review(&self, _: ApprovalRequest, _: VoteSender) -> Result<(), ApproverError> {
+        Ok(())
+    }
+}
+
+/// Asks on the controlling terminal (`/dev/tty`), showing the whole request
+/// with redacted args. Fails closed when there is no terminal.
+#[derive(Debug, Clone, Default)]
+pub struct Terminal {
+    voter: Option<String>,
+}
+
+impl Terminal {
+    /// Asks who is voting each time.
+    pub fn new() -> Self {
+        Terminal { voter: None }
+    }
+
+    /// Votes as `voter` without asking who you are.
+    pub fn as_voter(voter: impl Into<String>) -> Self {
+        Terminal {
+            voter: Some(voter.into()),
+        }
+    }
+}
+
+/// Renders a request for people: used by the terminal approver and the CLI.
+pub fn render_request(r: &ApprovalRequest) -> String {
+    let mut out = String::new();
+    let line = |out: &mut String, k: &str, v: &str| {
+        out.push_str(&format!("  {k:<14} {v}\n"));
+    };
+    out.push_str(&format!("approval request {}\n", r.id));
+    line(&mut out, "action", &r.action);
+    line(&mut out, "actor", r.actor.as_deref().unwrap_or("-"));
+    line(
+        &mut out,
+        "on behalf of",
+        r.on_behalf_of.as_deref().unwrap_or("-"),
+    );
+    line(&mut out, "resource", r.resource.as_deref().unwrap_or("-"));
+    line(&mut out, "env", r.env.as_deref().unwrap_or("-"));
+    line(&mut out, "args", &r.args.to_string());
+    line(
+        &mut out,
+        "justification",
+        r.justification.as_deref().unwrap_or("-"),
+    );
+    line(&mut out, "rules", &r.rules.join(", "));
+    line(&mut out, "reason", &r.reason);
+    line(&mut out, "risk", r.risk.map_or("-", |r| r.as_str()));
+    let reqs: Vec<String> = r
+        .requirements
+        .iter()
+        .map(|q| format!("{} of {}", q.min, q.group))
+        .collect();
+    line(&mut out, "needs", &reqs.join(" + "));
+    line(&mut out, "expires", &r.expires_at.to_rfc3339());
+    line(&mut out, "args digest", &r.args_digest);
+    out
+}
+
+#[async_trait]
+impl Approver for Terminal {
+    async fn review(
+        &self,
+        request: ApprovalRequest,
+        votes: VoteSender,
+    ) -> Result<(), ApproverError> {
+        let preset = self.voter.clone();
+        let answer = tokio::task::spawn_blocking(move || ask_on_tty(&request, preset))
+            .await
+            .map_err(|e| ApproverError::new(format!("terminal prompt failed: {e}")))??;
+        if let Some(vote) = answer {
+            votes
+                .send(vote)
+                .await
+                .map_err(|e| ApproverError::new(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+fn ask_on_tty(
+    request: &ApprovalRequest,
+    voter: Option<String>,
+) -> Result<Option<Vote>, ApproverError> {
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|e| ApproverError::new(format!("no controlling terminal to ask on: {e}")))?;
+    let mut out = tty
+        .try_clone()
+        .map_err(|e| ApproverError::new(format!("terminal: {e}")))?;
+    let mut input = BufReader::new(tty);
+    let io = |e: std::io::Error| ApproverError::new(format!("terminal: {e}"));
+    write!(out, "\n{}", render_request(request)).map_err(io)?;
+    let mut ask = |prompt: &str| -> Result<String, ApproverError> {
+        write!(out, "{prompt}").map_err(io)?;
+        out.flush().map_err(io)?;
+        let mut s = String::new();
+        input.read_line(&mut s).map_err(io)?;
+        Ok(s.trim().to_owned())
+    };
+    let voter = match voter {
+        Some(v) => v,
+        None => ask("your principal (user:you@example.com): ")?,
+    };
+    let verdict = match ask("approve or deny? [a/d, anything else skips]: ")?.as_str() {
+        "a" | "approve" | "y" | "yes" => Verdict::Approve,
+        "d" | "deny" | "n" | "no" => Verdict::Deny,
+        _ => return Ok(None),
+    };
+    let comment = ask("comment (optional): ")?;
+    let mut vote = Vote::new(voter, verdict)
+        .channel("terminal")
+        .saw(request.args_digest.clone());
+    if !comment.is_empty() {
+        vote = vote.comment(comment);
+    }
+    Ok(Some(vote))
+}

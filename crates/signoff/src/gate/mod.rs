@@ -1,0 +1,1066 @@
+//! The gate: `require` an action, get a [`Permit`] or an [`Error`].
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use serde_json::json;
+//! use signoff::{Action, Gate, Outcome, Policy};
+//!
+//! let policy = Policy::from_toml_str(r#"
+//!     [[rules]]
+//!     id = "reads"
+//!     effect = "allow"
+//!     actions = ["db.query"]
+//! "#).unwrap();
+//! let gate = Gate::builder().policy(policy).build().unwrap();
+//! let permit = gate
+//!     .require(Action::new("db.query").actor("agent:bot").args(json!({"sql": "select 1"})))
+//!     .await
+//!     .unwrap();
+//! permit.complete(Outcome::success()).await.unwrap();
+//! # });
+//! ```
+
+mod permit;
+mod tally;
+
+pub use permit::{Outcome, Permit};
+
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+use self::permit::PermitData;
+use crate::action::{Action, ActionError};
+use crate::approval::{RequestStatus, Resolution, StoredRequest, Verdict, Vote};
+use crate::approver::{Approver, ApproverError, VoteSender};
+use crate::audit::{AuditLog, AuditRecord, AuditSink, CheckpointConfig, Event, redact};
+use crate::canonical::{MAX_DEPTH, deeper_than, digest};
+use crate::directory::Directory;
+use crate::error::{Denial, DeniedBy, Error, RejectReason, TimedOut, VoteRejection};
+use crate::policy::{Decision, Effect, OnTimeout, Policy};
+use crate::principal::{Principal, PrincipalKind};
+use crate::store::{ApprovalStore, MemoryStore, StoreError};
+
+/// Decides whether an action may run now, waiting for humans where the
+/// policy asks. Implemented by [`Gate`]; agent code can take `&dyn ActionGate`.
+#[async_trait]
+pub trait ActionGate: Send + Sync {
+    /// Decide whether `action` may run now, waiting for humans where policy asks.
+    async fn require(&self, action: Action) -> Result<Permit, Error>;
+}
+
+/// What [`Gate::submit`] returns when the action is not denied.
+#[derive(Debug)]
+pub enum Submission {
+    /// Allowed (or already approved): run it.
+    Permitted(Permit),
+    /// Waiting for reviewers: call [`Gate::resume`] with this id later, from
+    /// any process sharing the store.
+    Pending {
+        /// The approval request id.
+        request_id: String,
+    },
+}
+
+/// What a counted vote did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoteOutcome {
+    /// Counted; the request's status after it.
+    Counted(RequestStatus),
+    /// The same voter already cast this vote; nothing changed.
+    Duplicate(RequestStatus),
+}
+
+/// The gate. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Gate {
+    pub(crate) inner: Arc<GateInner>,
+}
+
+pub(crate) struct GateInner {
+    policy: RwLock<Policy>,
+    approver: Option<Arc<dyn Approver>>,
+    store: Arc<dyn ApprovalStore>,
+    pub(crate) audit: AuditLog,
+    directory: Option<Arc<dyn Directory>>,
+    permit_ttl: Duration,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gate")
+            .field("policy", &self.policy())
+            .field("store", &self.inner.store.describe())
+            .field("audit", &self.inner.audit)
+            .field("approver", &self.inner.approver.is_some())
+            .finish()
+    }
+}
+
+/// Builds a [`Gate`].
+#[derive(Default)]
+pub struct GateBuilder {
+    policy: Option<Policy>,
+    approver: Option<Arc<dyn Approver>>,
+    store: Option<Arc<dyn ApprovalStore>>,
+    sinks: Vec<Arc<dyn AuditSink>>,
+    directory: Option<Arc<dyn Directory>>,
+    stream: Option<String>,
+    checkpoint: Option<CheckpointConfig>,
+    permit_ttl: Option<Duration>,
+}
+
+impl GateBuilder {
+    /// The policy (required).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Who presents approval requests. Without one, approve decisions fail closed.
+    pub fn approver(mut self, approver: impl Approver + 'static) -> Self {
+        self.approver = Some(Arc::new(approver));
+        self
+    }
+
+    /// [`GateBuilder::approver`] for a shared approver.
+    pub fn approver_arc(mut self, approver: Arc<dyn Approver>) -> Self {
+        self.approver = Some(approver);
+        self
+    }
+
+    /// Where pending requests live (default: in memory).
+    pub fn store(mut self, store: impl ApprovalStore + 'static) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// [`GateBuilder::store`] for a shared store.
+    pub fn store_arc(mut self, store: Arc<dyn ApprovalStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Adds an audit sink; several may be added, each keeps its own chain.
+    pub fn audit(mut self, sink: impl AuditSink + 'static) -> Self {
+        self.sinks.push(Arc::new(sink));
+        self
+    }
+
+    /// [`GateBuilder::audit`] for a shared sink.
+    pub fn audit_arc(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    /// Group membership (default: the policy's `[groups]`).
+    pub fn directory(mut self, directory: impl Directory + 'static) -> Self {
+        self.directory = Some(Arc::new(directory));
+        self
+    }
+
+    /// Names this writer's audit stream (default: continue the log's stream,
+    /// or a new UUID for an empty log).
+    pub fn stream(mut self, name: impl Into<String>) -> Self {
+        self.stream = Some(name.into());
+        self
+    }
+
+    /// Writes ed25519-signed checkpoints into the trail.
+    pub fn checkpoints(mut self, config: CheckpointConfig) -> Self {
+        self.checkpoint = Some(config);
+        self
+    }
+
+    /// How long a permit stays valid to start the action (default 5 minutes).
+    pub fn permit_ttl(mut self, ttl: Duration) -> Self {
+        self.permit_ttl = Some(ttl);
+        self
+    }
+
+    /// Builds the gate.
+    pub fn build(self) -> Result<Gate, Error> {
+        let policy = self
+            .policy
+            .ok_or_else(|| Error::Config("a gate needs a policy".into()))?;
+        Ok(Gate {
+            inner: Arc::new(GateInner {
+                policy: RwLock::new(policy),
+                approver: self.approver,
+                store: self
+                    .store
+                    .unwrap_or_else(|| Arc::new(MemoryStore::new()) as Arc<dyn ApprovalStore>),
+                audit: AuditLog::new(self.sinks, self.stream, self.checkpoint),
+                directory: self.directory,
+                permit_ttl: self.permit_ttl.unwrap_or(Duration::from_secs(300)),
+            }),
+        })
+    }
+}
+
+enum Started {
+    Permit(Permit),
+    Pending(String, Option<JoinHandle<Result<(), ApproverError>>>),
+}
+
+enum VoteStep {
+    Duplicate(RequestStatus),
+    Expire,
+    Update(Box<StoredRequest>, Vec<AuditRecord>),
+}
+
+/// Digest binding a permit to the exact action.
+fn action_digest(a: &Action) -> String {
+    digest(&json!({
+        "name": a.name,
+        "actor": a.actor,
+        "on_behalf_of": a.on_behalf_of,
+        "resource": a.resource,
+        "env": a.env,
+        "args": a.args,
+    }))
+}
+
+fn record_for(event: Event, action: &Action, args_digest: &str) -> AuditRecord {
+    let mut r = AuditRecord::new(event);
+    r.action_id = action.id.clone();
+    r.action = Some(action.name.clone());
+    r.actor = action.actor.clone();
+    r.on_behalf_of = action.on_behalf_of.clone();
+    r.resource = action.resource.clone();
+    r.env = action.env.clone();
+    r.args_digest = Some(args_digest.to_owned());
+    r
+}
+
+fn rules_field(rules: &[String]) -> Option<String> {
+    (!rules.is_empty()).then(|| rules.join(","))
+}
+
+fn redaction(decision: &Decision) -> &[String] {
+    decision
+        .approval
+        .as_ref()
+        .map_or(&[], |a| a.redact.as_slice())
+}
+
+impl Gate {
+    /// Starts building a gate.
+    pub fn builder() -> GateBuilder {
+        GateBuilder::default()
+    }
+
+    /// The current policy.
+    pub fn policy(&self) -> Policy {
+        match self.inner.policy.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the policy atomically; decisions already made keep theirs.
+    pub fn set_policy(&self, policy: Policy) {
+        match self.inner.policy.write() {
+            Ok(mut p) => *p = policy,
+            Err(poisoned) => *poisoned.into_inner() = policy,
+        }
+    }
+
+    /// The approval store.
+    pub fn store(&self) -> &Arc<dyn ApprovalStore> {
+        &self.inner.store
+    }
+
+    /// Decides whether `action` may run now, waiting for reviewers where the
+    /// policy asks. Dropping the future cancels a pending request.
+    pub async fn require(&self, action: Action) -> Result<Permit, Error> {
+        match self.start(action).await? {
+            Started::Permit(p) => Ok(p),
+            Started::Pending(id, task) => self.wait(&id, task).await,
+        }
+    }
+
+    /// Decides at once: a permit, a denial (as `Err`), or a pending request
+    /// id to [`Gate::resume`] later.
+    pub async fn submit(&self, action: Action) -> Result<Submission, Error> {
+        match self.start(action).await? {
+            Started::Permit(p) => Ok(Submission::Permitted(p)),
+            Started::Pending(request_id, _) => Ok(Submission::Pending { request_id }),
+        }
+    }
+
+    /// Waits for (or returns) the resolution of a request made by
+    /// [`Gate::submit`] or by a `require` in another process.
+    pub async fn resume(&self, request_id: &str) -> Result<Permit, Error> {
+        if self.inner.store.get(request_id).await?.is_none() {
+            return Err(Error::NotFound(request_id.to_owned()));
+        }
+        self.wait(request_id, None).await
+    }
+
+    /// Requires `action`, runs `f` with the approved args, and completes the
+    /// permit with the result.
+    pub async fn run<F, Fut, T, E>(&self, action: Action, f: F) -> Result<Result<T, E>, Error>
+    where
+        F: FnOnce(Value) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: std::fmt::Display,
+    {
+        let permit = self.require(action).await?;
+        let result = f(permit.args().clone()).await;
+        let outcome = match &result {
+            Ok(_) => Outcome::success(),
+            Err(e) => Outcome::failure(e.to_string()),
+        };
+        permit.complete(outcome).await?;
+        Ok(result)
+    }
+
+    /// Requests waiting for votes, as reviewers see them.
+    pub async fn pending(&self) -> Result<Vec<crate::ApprovalRequest>, Error> {
+        Ok(self
+            .inner
+            .store
+            .list(Some(RequestStatus::Pending))
+            .await?
+            .iter()
+            .map(StoredRequest::to_request)
+            .collect())
+    }
+
+    /// One request, as reviewers see it.
+    pub async fn request(&self, request_id: &str) -> Result<crate::ApprovalRequest, Error> {
+        self.inner
+            .store
+            .get(request_id)
+            .await?
+            .map(|r| r.to_request())
+            .ok_or_else(|| Error::NotFound(request_id.to_owned()))
+    }
+
+    /// Writes out every audit record sealed so far.
+    pub async fn close(&self) -> Result<(), Error> {
+        Ok(self.inner.audit.flush().await?)
+    }
+
+    async fn start(&self, mut action: Action) -> Result<Started, Error> {
+        let supplied_id = action.id.is_some();
+        let valid = action.normalize().and_then(|()| {
+            if action.actor.is_none() {
+                Err(ActionError::Missing("actor"))
+            } else {
+                Ok(())
+            }
+        });
+        let action_id = action
+            .id
+            .get_or_insert_with(|| uuid::Uuid::now_v7().to_string())
+            .clone();
+        if let Err(e) = valid {
+            return Err(self.refuse_invalid(&action, e).await);
+        }
+        if supplied_id && let Some(existing) = self.inner.store.get_by_action(&action_id).await? {
+            return self.follow(existing).await;
+        }
+        let policy = self.policy();
+        let decision = policy.evaluate(&action).decision();
+        let args_digest = digest(&action.args);
+        let mut requested = record_for(Event::ActionRequested, &action, &args_digest);
+        requested.args = Some(redact(&action.args, "args", redaction(&decision)));
+        let mut decided = record_for(Event::PolicyDecided, &action, &args_digest);
+        decided.effect = Some(decision.effect.as_str().to_owned());
+        decided.rule = rules_field(&decision.rules);
+        decided.reason = Some(decision.reason.clone());
+        decided.policy_digest = Some(decision.policy_digest.clone());
+        if !decision.errors.is_empty() {
+            let errs: Vec<String> = decision
+                .errors
+                .iter()
+                .map(|e| format!("rule `{}`: {}", e.rule, e.message))
+                .collect();
+            decided.error = Some(errs.join("; "));
+        }
+        match decision.effect {
+            Effect::Allow => {
+                decided.outcome = Some("allowed".to_owned());
+                self.inner.audit.append(vec![requested, decided]).await?;
+                Ok(Started::Permit(self.permit(
+                    &action,
+                    args_digest,
+                    None,
+                    Vec::new(),
+                )))
+            }
+            Effect::Deny => {
+                decided.outcome = Some("denied".to_owned());
+                self.inner.audit.append(vec![requested, decided]).await?;
+                Err(Error::Denied(Box::new(Denial {
+                    action_id,
+                    request_id: None,
+                    by: DeniedBy::Policy,
+                    rules: decision.rules,
+                    reason: decision.reason,
+                })))
+            }
+            Effect::Approve => {
+                let Some(approver) = self.inner.approver.clone() else {
+                    let err = Error::NoApprover {
+                        action: action.name.clone(),
+                        rules: decision.rules.clone(),
+                    };
+                    decided.outcome = Some("denied".to_owned());
+                    decided.error = Some(err.to_string());
+                    self.inner.audit.append(vec![requested, decided]).await?;
+                    return Err(err);
+                };
+                let Some(approval) = decision.approval.clone() else {
+                    return Err(Error::Config(
+                        "approve decision without requirements".into(),
+                    ));
+                };
+                let now = Utc::now();
+                let expires_at = now
+                    + chrono::Duration::from_std(approval.timeout)
+                        .unwrap_or(chrono::Duration::hours(1));
+                let request = StoredRequest {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    action: action.clone(),
+                    args_digest: args_digest.clone(),
+                    decision,
+                    status: RequestStatus::Pending,
+                    votes: Vec::new(),
+                    created_at: now,
+                    expires_at,
+                    resolution: None,
+                    version: 0,
+                };
+                let stored = self.inner.store.create(request.clone()).await?;
+                if stored.id != request.id {
+                    // the same action id was submitted concurrently: follow it
+                    return self.follow(stored).await;
+                }
+                let mut asked = record_for(Event::ApprovalRequested, &action, &args_digest);
+                asked.request_id = Some(stored.id.clone());
+                asked.rule = rules_field(&stored.decision.rules);
+                let needs: Vec<String> = approval
+                    .requirements
+                    .iter()
+                    .map(|r| format!("{} of {}", r.min, r.group))
+                    .collect();
+                asked.reason = Some(format!(
+                    "{}; needs {}; expires {}",
+                    stored.decision.reason,
+                    needs.join(" + "),
+                    expires_at.to_rfc3339()
+                ));
+                if let Err(e) = self
+                    .inner
+                    .audit
+                    .append(vec![requested, decided, asked])
+                    .await
+                {
+                    let _ = self
+                        .transition(
+                            &stored.id,
+                            RequestStatus::Cancelled,
+                            Vec::new(),
+                            None,
+                            "audit failed",
+                        )
+                        .await;
+                    return Err(e.into());
+                }
+                let sender = VoteSender {
+                    gate: self.clone(),
+                    request_id: stored.id.clone(),
+                };
+                let view = stored.to_request();
+                let task = tokio::spawn(async move { approver.review(view, sender).await });
+                Ok(Started::Pending(stored.id, Some(task)))
+            }
+        }
+    }
+
+    async fn refuse_invalid(&self, action: &Action, e: ActionError) -> Error {
+        let mut decided = AuditRecord::new(Event::PolicyDecided);
+        decided.action_id = action.id.clone();
+        decided.action = Some(action.name.clone());
+        decided.effect = Some("deny".to_owned());
+        decided.outcome = Some("denied".to_owned());
+        decided.error = Some(format!("invalid action: {e}"));
+        decided.policy_digest = Some(self.policy().digest().to_owned());
+        match self.inner.audit.append(vec![decided]).await {
+            Ok(()) => Error::InvalidAction(e),
+            Err(audit) => Error::Audit(audit),
+        }
+    }
+
+    fn permit(
+        &self,
+        action: &Action,
+        args_digest: String,
+        request_id: Option<String>,
+        approved_by: Vec<String>,
+    ) -> Permit {
+        Permit {
+            gate: self.clone(),
+            done: false,
+            data: PermitData {
+                action_id: action.id.clone().unwrap_or_default(),
+                request_id,
+                name: action.name.clone(),
+                actor: action.actor.clone(),
+                on_behalf_of: action.on_behalf_of.clone(),
+                args: action.args.clone(),
+                args_digest,
+                action_digest: action_digest(action),
+                approved_by,
+                expires_at: Utc::now()
+                    + chrono::Duration::from_std(self.inner.permit_ttl)
+                        .unwrap_or(chrono::Duration::minutes(5)),
+            },
+        }
+    }
+
+    /// Follows an existing request for a re-submitted action id.
+    async fn follow(&self, req: StoredRequest) -> Result<Started, Error> {
+        if req.status == RequestStatus::Pending {
+            return Ok(Started::Pending(req.id, None));
+        }
+        self.settle(req).await.map(Started::Permit)
+    }
+
+    /// Turns a resolved request into a permit or the matching error, writing
+    /// this process's `approval.resolved` record first.
+    async fn settle(&self, req: StoredRequest) -> Result<Permit, Error> {
+        let action_id = req.action.id.clone().unwrap_or_default();
+        let resolution = req.resolution.clone();
+        let mut record = record_for(Event::ApprovalResolved, &req.action, &req.args_digest);
+        record.request_id = Some(req.id.clone());
+        record.rule = rules_field(&req.decision.rules);
+        record.outcome = Some(req.status.as_str().to_owned());
+        if let Some(r) = &resolution {
+            record.voter = (!r.by.is_empty()).then(|| r.by.join(","));
+            record.comment = r.comment.clone();
+            record.reason = Some(r.reason.clone());
+        }
+        let timeout_allows = req
+            .decision
+            .approval
+            .as_ref()
+            .is_some_and(|a| a.on_timeout == OnTimeout::Allow);
+        match req.status {
+            RequestStatus::Approved => {
+                self.inner.audit.append(vec![record]).await?;
+                let by = resolution.map(|r| r.by).unwrap_or_default();
+                Ok(self.permit(
+                    &req.action,
+                    req.args_digest.clone(),
+                    Some(req.id.clone()),
+                    by,
+                ))
+            }
+            RequestStatus::Expired if timeout_allows => {
+                record.outcome = Some("expired; allowed by on_timeout".to_owned());
+                self.inner.audit.append(vec![record]).await?;
+                Ok(self.permit(
+                    &req.action,
+                    req.args_digest.clone(),
+                    Some(req.id.clone()),
+                    Vec::new(),
+                ))
+            }
+            RequestStatus::Denied => {
+                self.inner.audit.append(vec![record]).await?;
+                let (by, reason) = match resolution {
+                    Some(r) => {
+                        let voter = r.by.first().cloned().unwrap_or_default();
+                        let by = if r.reason.starts_with("edited args") {
+                            DeniedBy::Edit { voter }
+                        } else {
+                            DeniedBy::Reviewer {
+                                voter,
+                                comment: r.comment,
+                            }
+                        };
+                        (by, r.reason)
+                    }
+                    None => (DeniedBy::Policy, "denied".to_owned()),
+                };
+                Err(Error::Denied(Box::new(Denial {
+                    action_id,
+                    request_id: Some(req.id),
+                    by,
+                    rules: req.decision.rules,
+                    reason,
+                })))
+            }
+            RequestStatus::Expired => Err(Error::TimedOut(Box::new(TimedOut {
+                action_id,
+                request_id: req.id,
+                rules: req.decision.rules,
+                timeout: req.decision.approval.map(|a| a.timeout).unwrap_or_default(),
+            }))),
+            RequestStatus::Cancelled => Err(Error::Cancelled {
+                request_id: req.id,
+                reason: resolution.map(|r| r.reason).unwrap_or_default(),
+            }),
+            RequestStatus::Completed => Err(Error::AlreadyCompleted(action_id)),
+            RequestStatus::Pending => {
+                Err(Error::Config("settle called on a pending request".into()))
+            }
+        }
+    }
+
+    /// Waits for a pending request to resolve.
+    async fn wait(
+        &self,
+        request_id: &str,
+        mut approver: Option<JoinHandle<Result<(), ApproverError>>>,
+    ) -> Result<Permit, Error> {
+        let mut guard = CancelOnDrop {
+            gate: self.clone(),
+            request_id: Some(request_id.to_owned()),
+        };
+        let mut deadline: Option<tokio::time::Instant> = None;
+        loop {
+            let req = self
+                .inner
+                .store
+                .get(request_id)
+                .await?
+                .ok_or_else(|| Error::NotFound(request_id.to_owned()))?;
+            if req.status != RequestStatus::Pending {
+                guard.request_id = None;
+                return self.settle(req).await;
+            }
+            let deadline = *deadline.get_or_insert_with(|| {
+                let left = (req.expires_at - Utc::now()).to_std().unwrap_or_default();
+                tokio::time::Instant::now() + left
+            });
+            tokio::select! {
+                changed = self.inner.store.wait_change(request_id, req.version) => changed?,
+                () = tokio::time::sleep_until(deadline) => {
+                    self.transition(request_id, RequestStatus::Expired, Vec::new(), None, "no decision before the timeout").await?;
+                }
+                joined = async { approver.as_mut().expect("guarded by the if").await }, if approver.is_some() => {
+                    approver = None;
+                    let failure = match joined {
+                        Ok(Ok(())) => None,
+                        Ok(Err(e)) => Some(e.0),
+                        Err(e) => Some(format!("approver task failed: {e}")),
+                    };
+                    if let Some(message) = failure {
+                        guard.request_id = None;
+                        self.transition(request_id, RequestStatus::Cancelled, Vec::new(), None, &format!("approver failed: {message}")).await?;
+                        return Err(Error::Approver { request_id: request_id.to_owned(), message });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves a pending request to `status` (expired, cancelled) and audits
+    /// it. Does nothing if it is no longer pending.
+    async fn transition(
+        &self,
+        request_id: &str,
+        status: RequestStatus,
+        by: Vec<String>,
+        comment: Option<String>,
+        reason: &str,
+    ) -> Result<(), Error> {
+        for _ in 0..32 {
+            let Some(mut req) = self.inner.store.get(request_id).await? else {
+                return Err(Error::NotFound(request_id.to_owned()));
+            };
+            if req.status != RequestStatus::Pending {
+                return Ok(());
+            }
+            req.status = status;
+            req.resolution = Some(Resolution {
+                status,
+                by: by.clone(),
+                comment: comment.clone(),
+                reason: reason.to_owned(),
+                at: Utc::now(),
+            });
+            req.version += 1;
+            if self.inner.store.update(&req).await? {
+                if matches!(status, RequestStatus::Expired | RequestStatus::Cancelled) {
+                    let mut r = record_for(Event::ApprovalResolved, &req.action, &req.args_digest);
+                    r.request_id = Some(req.id.clone());
+                    r.rule = rules_field(&req.decision.rules);
+                    r.outcome = Some(status.as_str().to_owned());
+                    r.reason = Some(reason.to_owned());
+                    self.inner.audit.append(vec![r]).await?;
+                }
+                return Ok(());
+            }
+        }
+        Err(Error::Store(StoreError::new(
+            self.inner.store.describe(),
+            "too many concurrent updates",
+        )))
+    }
+
+    /// Marks an approved request completed, so its permit is never issued again.
+    pub(crate) async fn finish_request(&self, request_id: Option<&str>) -> Result<(), Error> {
+        let Some(id) = request_id else { return Ok(()) };
+        for _ in 0..32 {
+            let Some(mut req) = self.inner.store.get(id).await? else {
+                return Ok(());
+            };
+            if !matches!(req.status, RequestStatus::Approved | RequestStatus::Expired) {
+                return Ok(());
+            }
+            req.status = RequestStatus::Completed;
+            req.version += 1;
+            if self.inner.store.update(&req).await? {
+                return Ok(());
+            }
+        }
+        Err(Error::Store(StoreError::new(
+            self.inner.store.describe(),
+            "too many concurrent updates",
+        )))
+    }
+
+    async fn is_member(&self, group: &str, who: &Principal) -> Result<bool, String> {
+        match &self.inner.directory {
+            Some(d) => d.is_member(group, who).await.map_err(|e| e.to_string()),
+            None => Ok(self
+                .policy()
+                .groups()
+                .get(group)
+                .is_some_and(|m| m.contains(who))),
+        }
+    }
+
+    /// Casts a vote on a request. Every vote rule is applied here; a refused
+    /// vote is audited and returned as [`Error::VoteRejected`].
+    pub async fn vote(&self, request_id: &str, vote: Vote) -> Result<VoteOutcome, Error> {
+        for _ in 0..32 {
+            let req = self
+                .inner
+                .store
+                .get(request_id)
+                .await?
+                .ok_or_else(|| Error::NotFound(request_id.to_owned()))?;
+            let step = match self.apply_vote(&req, &vote).await {
+                Ok(step) => step,
+                Err((reason, message)) => {
+                    return Err(self.reject(&req, &vote, reason, message).await);
+                }
+            };
+            match step {
+                VoteStep::Duplicate(status) => return Ok(VoteOutcome::Duplicate(status)),
+                VoteStep::Expire => {
+                    self.transition(
+                        request_id,
+                        RequestStatus::Expired,
+                        Vec::new(),
+                        None,
+                        "no decision before the timeout",
+                    )
+                    .await?;
+                    let msg = "the request expired before this vote".to_owned();
+                    return Err(self.reject(&req, &vote, RejectReason::Resolved, msg).await);
+                }
+                VoteStep::Update(new, records) => {
+                    if !self.inner.store.update(&new).await? {
+                        continue;
+                    }
+                    if let Err(e) = self.inner.audit.append(records).await {
+                        // the vote is stored but not audited: stop the request (fail closed)
+                        let mut stop = *new;
+                        stop.status = RequestStatus::Cancelled;
+                        stop.version += 1;
+                        let _ = self.inner.store.update(&stop).await;
+                        return Err(e.into());
+                    }
+                    return Ok(VoteOutcome::Counted(new.status));
+                }
+            }
+        }
+        Err(Error::Store(StoreError::new(
+            self.inner.store.describe(),
+            "too many concurrent votes",
+        )))
+    }
+
+    async fn reject(
+        &self,
+        req: &StoredRequest,
+        vote: &Vote,
+        reason: RejectReason,
+        message: String,
+    ) -> Error {
+        let mut r = record_for(Event::ApprovalVoteRejected, &req.action, &req.args_digest);
+        r.request_id = Some(req.id.clone());
+        r.voter = Some(vote.voter.clone());
+        r.verdict = Some(vote.verdict.as_str().to_owned());
+        r.channel = Some(vote.channel.clone());
+        r.comment = vote.comment.clone();
+        r.outcome = Some(reason.code().to_owned());
+        r.reason = Some(message.clone());
+        if let Err(e) = self.inner.audit.append(vec![r]).await {
+            return Error::Audit(e);
+        }
+        Error::VoteRejected(Box::new(VoteRejection {
+            request_id: req.id.clone(),
+            voter: vote.voter.clone(),
+            reason,
+            message,
+        }))
+    }
+
+    /// Applies the vote rules; the new request state, or why not.
+    async fn apply_vote(
+        &self,
+        req: &StoredRequest,
+        vote: &Vote,
+    ) -> Result<VoteStep, (RejectReason, String)> {
+        use RejectReason as R;
+        // 1. only users vote
+        let voter = Principal::parse(&vote.voter).map_err(|e| (R::InvalidVoter, e.to_string()))?;
+        // 4. repeats are idempotent, even after the request resolved (a double click)
+        if let Some(prev) = req.votes.iter().find(|v| v.voter == voter.as_str())
+            && prev.verdict == vote.verdict
+            && prev.args_digest.as_deref() == Some(req.args_digest.as_str())
+            && vote.args.is_none()
+            && vote
+                .args_digest
+                .as_ref()
+                .is_none_or(|d| *d == req.args_digest)
+        {
+            return Ok(VoteStep::Duplicate(req.status));
+        }
+        // 8. votes after resolution are rejected
+        if req.status != RequestStatus::Pending {
+            return Err((
+                R::Resolved,
+                format!("the request is already {}", req.status.as_str()),
+            ));
+        }
+        if Utc::now() >= req.expires_at {
+            return Ok(VoteStep::Expire);
+        }
+        if voter.kind() != PrincipalKind::User {
+            return Err((
+                R::NotAUser,
+                format!("`{voter}` is not a user; only `user:` principals vote"),
+            ));
+        }
+        // 2. no self-approval
+        let is = |p: &Option<String>| p.as_deref() == Some(voter.as_str());
+        if is(&req.action.actor) || is(&req.action.on_behalf_of) {
+            return Err((
+                R::SelfApproval,
+                format!(
+                    "`{voter}` requested this action (as actor or on whose behalf it runs) and cannot vote on it"
+                ),
+            ));
+        }
+        // 3. must be in a required group
+        let approval = req
+            .decision
+            .approval
+            .as_ref()
+            .ok_or((R::Resolved, "the request has no requirements".to_owned()))?;
+        let mut eligible = false;
+        for r in &approval.requirements {
+            match self.is_member(&r.group, &voter).await {
+                Ok(true) => {
+                    eligible = true;
+                    break;
+                }
+                Ok(false) => {}
+                Err(e) => return Err((R::NotEligible, format!("group lookup failed: {e}"))),
+            }
+        }
+        if !eligible {
+            let groups: Vec<&str> = approval
+                .requirements
+                .iter()
+                .map(|r| r.group.as_str())
+                .collect();
+            return Err((
+                R::NotEligible,
+                format!("`{voter}` is not in {}", groups.join(" or ")),
+            ));
+        }
+        // 7. the vote names the args it saw
+        if let Some(seen) = &vote.args_digest
+            && *seen != req.args_digest
+        {
+            return Err((
+                R::StaleArgs,
+                "the args changed since this reviewer saw them; review the current args".to_owned(),
+            ));
+        }
+        // 4. one vote per voter (a vote on older args may be replaced)
+        if req.votes.iter().any(|v| {
+            v.voter == voter.as_str() && v.args_digest.as_deref() == Some(req.args_digest.as_str())
+        }) {
+            return Err((
+                R::AlreadyVoted,
+                format!("`{voter}` already voted on this request"),
+            ));
+        }
+        let mut new = req.clone();
+        new.votes.retain(|v| v.voter != voter.as_str());
+        let mut counted = vote.clone();
+        counted.voter = voter.as_str().to_owned();
+        counted.at = Some(Utc::now());
+        let mut records = Vec::new();
+        let mut edited_args = None;
+        // edits are re-evaluated by the policy
+        if let Some(args) = &vote.args {
+            if vote.verdict == Verdict::Deny {
+                return Err((R::BadEdit, "a deny vote cannot edit the args".to_owned()));
+            }
+            if !approval.allow_edit {
+                return Err((
+                    R::EditNotAllowed,
+                    "the rule does not allow reviewers to edit args".to_owned(),
+                ));
+            }
+            if !args.is_object() || deeper_than(args, MAX_DEPTH) {
+                return Err((R::BadEdit, "edited args must be a JSON object".to_owned()));
+            }
+            let mut edited = new.action.clone();
+            edited.args = args.clone();
+            let decision = self.policy().evaluate(&edited).decision();
+            new.args_digest = digest(args);
+            new.action = edited;
+            edited_args = Some(args.clone());
+            match decision.effect {
+                Effect::Deny => {
+                    new.status = RequestStatus::Denied;
+                    new.resolution = Some(Resolution {
+                        status: RequestStatus::Denied,
+                        by: vec![voter.as_str().to_owned()],
+                        comment: vote.comment.clone(),
+                        reason: format!("edited args are denied by policy: {}", decision.reason),
+                        at: Utc::now(),
+                    });
+                }
+                Effect::Approve => {
+                    let mut d = decision;
+                    if let (Some(new_a), Some(old_a)) =
+                        (d.approval.as_mut(), req.decision.approval.as_ref())
+                    {
+                        new_a.allow_edit = old_a.allow_edit;
+                    }
+                    new.decision = d;
+                }
+                Effect::Allow => {}
+            }
+        }
+        counted.args_digest = Some(new.args_digest.clone());
+        new.votes.push(counted.clone());
+        let mut r = record_for(Event::ApprovalVote, &new.action, &new.args_digest);
+        r.request_id = Some(new.id.clone());
+        r.voter = Some(counted.voter.clone());
+        r.verdict = Some(vote.verdict.as_str().to_owned());
+        r.comment = vote.comment.clone();
+        r.channel = Some(vote.channel.clone());
+        if let Some(args) = edited_args {
+            r.args = Some(redact(&args, "args", redaction(&new.decision)));
+            r.reason = Some("the reviewer edited the args".to_owned());
+        }
+        records.push(r);
+        if new.status == RequestStatus::Pending {
+            if vote.verdict == Verdict::Deny {
+                // 5. any valid deny resolves the request
+                new.status = RequestStatus::Denied;
+                new.resolution = Some(Resolution {
+                    status: RequestStatus::Denied,
+                    by: vec![counted.voter.clone()],
+                    comment: vote.comment.clone(),
+                    reason: format!("denied by reviewer `{}`", counted.voter),
+                    at: Utc::now(),
+                });
+            } else if let Some(approvers) = self.filled(&new).await {
+                // 6. approved when every requirement has its distinct voters
+                new.status = RequestStatus::Approved;
+                new.resolution = Some(Resolution {
+                    status: RequestStatus::Approved,
+                    reason: format!("approved by {}", approvers.join(", ")),
+                    by: approvers,
+                    comment: None,
+                    at: Utc::now(),
+                });
+            }
+        }
+        new.version += 1;
+        Ok(VoteStep::Update(Box::new(new), records))
+    }
+
+    /// The approvers, if the current approvals fill every requirement.
+    async fn filled(&self, req: &StoredRequest) -> Option<Vec<String>> {
+        let approval = req.decision.approval.as_ref()?;
+        let voters: Vec<Principal> = req
+            .votes
+            .iter()
+            .filter(|v| {
+                v.verdict == Verdict::Approve
+                    && v.args_digest.as_deref() == Some(req.args_digest.as_str())
+            })
+            .filter_map(|v| Principal::parse(&v.voter).ok())
+            .collect();
+        let mut slots = Vec::new();
+        for (i, r) in approval.requirements.iter().enumerate() {
+            slots.extend(std::iter::repeat_n(i, r.min as usize));
+        }
+        let mut member = vec![vec![false; approval.requirements.len()]; voters.len()];
+        for (v, who) in voters.iter().enumerate() {
+            for (i, r) in approval.requirements.iter().enumerate() {
+                member[v][i] = self.is_member(&r.group, who).await.unwrap_or(false);
+            }
+        }
+        tally::can_fill(&slots, voters.len(), &|v, i| member[v][i])
+            .then(|| voters.iter().map(|p| p.as_str().to_owned()).collect())
+    }
+}
+
+/// Cancels the request if the waiting future is dropped.
+struct CancelOnDrop {
+    gate: Gate,
+    request_id: Option<String>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(id) = self.request_id.take() else {
+            return;
+        };
+        let gate = self.gate.clone();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = gate
+                    .transition(
+                        &id,
+                        RequestStatus::Cancelled,
+                        Vec::new(),
+                        None,
+                        "the requester stopped waiting",
+                    )
+                    .await;
+            });
+        }
+    }
+}
+
+#[async_trait]
+impl ActionGate for Gate {
+    async fn require(&self, action: Action) -> Result<Permit, Error> {
+        Gate::require(self, action).await
+    }
+}

@@ -1,0 +1,167 @@
+//! [`Permit`]: proof that one exact action may run now, used once.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::Gate;
+use crate::audit::{AuditRecord, Event};
+use crate::error::Error;
+
+/// How the action went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Whether it succeeded.
+    pub ok: bool,
+    /// What happened (an error message on failure).
+    pub detail: Option<String>,
+}
+
+impl Outcome {
+    /// It ran and succeeded.
+    pub fn success() -> Self {
+        Outcome {
+            ok: true,
+            detail: None,
+        }
+    }
+
+    /// It ran and failed.
+    pub fn failure(detail: impl Into<String>) -> Self {
+        Outcome {
+            ok: false,
+            detail: Some(detail.into()),
+        }
+    }
+
+    /// Adds a detail.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+/// Permission to run one action, bound to its digest and approved args.
+///
+/// Complete it with [`Permit::complete`] once the action ran; a permit
+/// dropped without completing is recorded as `action.abandoned`, and its
+/// approval can never be used again.
+#[must_use = "run the action, then call `complete` on the permit"]
+pub struct Permit {
+    pub(crate) gate: Gate,
+    pub(crate) data: PermitData,
+    pub(crate) done: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PermitData {
+    pub action_id: String,
+    pub request_id: Option<String>,
+    pub name: String,
+    pub actor: Option<String>,
+    pub on_behalf_of: Option<String>,
+    pub args: Value,
+    pub args_digest: String,
+    pub action_digest: String,
+    pub approved_by: Vec<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Permit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Permit")
+            .field("action_id", &self.data.action_id)
+            .field("name", &self.data.name)
+            .field("action_digest", &self.data.action_digest)
+            .field("approved_by", &self.data.approved_by)
+            .finish()
+    }
+}
+
+impl Permit {
+    /// The action's id.
+    pub fn action_id(&self) -> &str {
+        &self.data.action_id
+    }
+
+    /// The approval request, when approval was needed.
+    pub fn request_id(&self) -> Option<&str> {
+        self.data.request_id.as_deref()
+    }
+
+    /// The action name.
+    pub fn name(&self) -> &str {
+        &self.data.name
+    }
+
+    /// The args to run with: the approved ones, possibly edited by a reviewer.
+    pub fn args(&self) -> &Value {
+        &self.data.args
+    }
+
+    /// Digest of [`Permit::args`].
+    pub fn args_digest(&self) -> &str {
+        &self.data.args_digest
+    }
+
+    /// Digest of the exact action permitted (name, principals, resource, env, args).
+    pub fn action_digest(&self) -> &str {
+        &self.data.action_digest
+    }
+
+    /// Who approved (empty when the policy allowed it outright).
+    pub fn approved_by(&self) -> &[String] {
+        &self.data.approved_by
+    }
+
+    /// After this the permit should not be used to start the action.
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        self.data.expires_at
+    }
+
+    /// Whether the permit has expired.
+    pub fn is_expired(&self) -> bool {
+        Utc::now() >= self.data.expires_at
+    }
+
+    /// Records the action's outcome; the permit is used up.
+    pub async fn complete(mut self, outcome: Outcome) -> Result<(), Error> {
+        self.done = true;
+        let mut record = self.record(Event::ActionCompleted);
+        record.outcome = Some(if outcome.ok { "success" } else { "failure" }.to_owned());
+        record.error = outcome.detail;
+        let gate = self.gate.clone();
+        gate.finish_request(self.data.request_id.as_deref()).await?;
+        gate.inner.audit.append(vec![record]).await?;
+        Ok(())
+    }
+
+    fn record(&self, event: Event) -> AuditRecord {
+        let mut r = AuditRecord::new(event);
+        r.action_id = Some(self.data.action_id.clone());
+        r.request_id = self.data.request_id.clone();
+        r.action = Some(self.data.name.clone());
+        r.actor = self.data.actor.clone();
+        r.on_behalf_of = self.data.on_behalf_of.clone();
+        r.args_digest = Some(self.data.args_digest.clone());
+        r
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut record = self.record(Event::ActionAbandoned);
+        record.outcome = Some("abandoned".to_owned());
+        self.gate.inner.audit.append_detached(vec![record]);
+        if let Some(id) = self.data.request_id.clone() {
+            let gate = self.gate.clone();
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move {
+                    let _ = gate.finish_request(Some(&id)).await;
+                });
+            }
+        }
+    }
+}

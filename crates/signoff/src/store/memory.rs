@@ -1,0 +1,133 @@
+//! The in-memory store: the default, for one process.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+
+use super::{ApprovalStore, StoreError};
+use crate::approval::{RequestStatus, StoredRequest};
+
+/// Keeps requests in memory; lost when the process ends.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<Mutex<State>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    requests: HashMap<String, (StoredRequest, Arc<Notify>)>,
+    by_action: HashMap<String, String>,
+    order: Vec<String>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>, StoreError> {
+        self.inner
+            .lock()
+            .map_err(|_| StoreError::new("memory", "store lock poisoned"))
+    }
+}
+
+#[async_trait]
+impl ApprovalStore for MemoryStore {
+    async fn create(&self, mut request: StoredRequest) -> Result<StoredRequest, StoreError> {
+        let mut s = self.lock()?;
+        let action_id = request.action.id.clone().unwrap_or_default();
+        if let Some(existing) = s
+            .by_action
+            .get(&action_id)
+            .and_then(|id| s.requests.get(id))
+        {
+            return Ok(existing.0.clone());
+        }
+        if s.requests.contains_key(&request.id) {
+            return Err(StoreError::new(
+                "memory",
+                format!("request id `{}` exists", request.id),
+            ));
+        }
+        request.version = 1;
+        s.by_action.insert(action_id, request.id.clone());
+        s.order.push(request.id.clone());
+        s.requests.insert(
+            request.id.clone(),
+            (request.clone(), Arc::new(Notify::new())),
+        );
+        Ok(request)
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<StoredRequest>, StoreError> {
+        Ok(self.lock()?.requests.get(id).map(|(r, _)| r.clone()))
+    }
+
+    async fn get_by_action(&self, action_id: &str) -> Result<Option<StoredRequest>, StoreError> {
+        let s = self.lock()?;
+        Ok(s.by_action
+            .get(action_id)
+            .and_then(|id| s.requests.get(id))
+            .map(|(r, _)| r.clone()))
+    }
+
+    async fn list(&self, status: Option<RequestStatus>) -> Result<Vec<StoredRequest>, StoreError> {
+        let s = self.lock()?;
+        Ok(s.order
+            .iter()
+            .filter_map(|id| s.requests.get(id))
+            .map(|(r, _)| r)
+            .filter(|r| status.is_none_or(|st| r.status == st))
+            .cloned()
+            .collect())
+    }
+
+    async fn update(&self, request: &StoredRequest) -> Result<bool, StoreError> {
+        let mut s = self.lock()?;
+        let Some((current, notify)) = s.requests.get_mut(&request.id) else {
+            return Err(StoreError::new(
+                "memory",
+                format!("no request `{}`", request.id),
+            ));
+        };
+        if current.version + 1 != request.version {
+            return Ok(false);
+        }
+        *current = request.clone();
+        notify.notify_waiters();
+        Ok(true)
+    }
+
+    async fn wait_change(&self, id: &str, version: u64) -> Result<(), StoreError> {
+        let notify = {
+            let s = self.lock()?;
+            match s.requests.get(id) {
+                Some((r, _)) if r.version > version => return Ok(()),
+                Some((_, n)) => Arc::clone(n),
+                None => return Err(StoreError::new("memory", format!("no request `{id}`"))),
+            }
+        };
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        // re-check after registering, so an update in between is not missed
+        if self
+            .lock()?
+            .requests
+            .get(id)
+            .is_some_and(|(r, _)| r.version > version)
+        {
+            return Ok(());
+        }
+        notified.await;
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        "memory".to_owned()
+    }
+}

@@ -1,0 +1,208 @@
+//! The contract of each backend trait, written once. Backends call these from
+//! their tests: `signoff::testkit::store_conformance(|| MyStore::new()).await`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+
+use crate::action::Action;
+use crate::approval::{RequestStatus, StoredRequest};
+use crate::audit::{AuditLog, AuditRecord, AuditSink, Event};
+use crate::policy::{ApprovalRequirements, Decision, Effect, OnTimeout, Requirement};
+use crate::store::ApprovalStore;
+
+fn request(id: &str, action_id: &str) -> StoredRequest {
+    StoredRequest {
+        id: id.to_owned(),
+        action: Action::new("db.export")
+            .id(action_id)
+            .actor("agent:bot")
+            .args(json!({"rows": 5})),
+        args_digest: "blake3:x".to_owned(),
+        decision: Decision {
+            effect: Effect::Approve,
+            rules: vec!["r".to_owned()],
+            reason: "because".to_owned(),
+            approval: Some(ApprovalRequirements {
+                requirements: vec![Requirement {
+                    group: "g".to_owned(),
+                    min: 1,
+                    rule: Some("r".to_owned()),
+                }],
+                timeout: Duration::from_secs(60),
+                on_timeout: OnTimeout::Deny,
+                allow_edit: false,
+                redact: Vec::new(),
+                risk: None,
+            }),
+            policy_digest: "blake3:p".to_owned(),
+            errors: Vec::new(),
+            invalid_action: None,
+        },
+        status: RequestStatus::Pending,
+        votes: Vec::new(),
+        created_at: Utc::now(),
+        expires_at: Utc::now() + chrono::Duration::minutes(1),
+        resolution: None,
+        version: 0,
+    }
+}
+
+/// Runs the [`ApprovalStore`] contract against a fresh store from `make`.
+pub async fn store_conformance<S, F>(make: F)
+where
+    S: ApprovalStore + 'static,
+    F: Fn() -> S,
+{
+    let store: Arc<dyn ApprovalStore> = Arc::new(make());
+
+    // create returns version 1 and the request reads back equal
+    let created = store.create(request("req-1", "act-1")).await.unwrap();
+    assert_eq!(created.version, 1, "create sets version 1");
+    let got = store
+        .get("req-1")
+        .await
+        .unwrap()
+        .expect("created request is readable");
+    assert_eq!(got, created);
+    assert_eq!(
+        store.get_by_action("act-1").await.unwrap().as_ref(),
+        Some(&created)
+    );
+    assert!(store.get("nope").await.unwrap().is_none());
+    assert!(store.get_by_action("nope").await.unwrap().is_none());
+
+    // a second create for the same action returns the first request
+    let again = store.create(request("req-2", "act-1")).await.unwrap();
+    assert_eq!(again.id, "req-1", "create is idempotent per action id");
+    assert!(store.get("req-2").await.unwrap().is_none());
+
+    // compare-and-swap on version
+    let mut next = got.clone();
+    next.version = 2;
+    next.status = RequestStatus::Approved;
+    assert!(
+        store.update(&next).await.unwrap(),
+        "update at version+1 succeeds"
+    );
+    let mut stale = got.clone();
+    stale.version = 2;
+    stale.status = RequestStatus::Denied;
+    assert!(
+        !store.update(&stale).await.unwrap(),
+        "a stale update is refused"
+    );
+    assert_eq!(
+        store.get("req-1").await.unwrap().unwrap().status,
+        RequestStatus::Approved
+    );
+
+    // list filters by status, oldest first
+    store.create(request("req-3", "act-3")).await.unwrap();
+    store.create(request("req-4", "act-4")).await.unwrap();
+    let pending: Vec<String> = store
+        .list(Some(RequestStatus::Pending))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(pending, ["req-3", "req-4"]);
+    assert_eq!(store.list(None).await.unwrap().len(), 3);
+
+    // wait_change returns at once for an older version, and wakes on update
+    store.wait_change("req-1", 1).await.unwrap();
+    let waiter = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.wait_change("req-3", 1).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut r3 = store.get("req-3").await.unwrap().unwrap();
+    r3.version = 2;
+    r3.status = RequestStatus::Denied;
+    assert!(store.update(&r3).await.unwrap());
+    tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("wait_change wakes on update")
+        .unwrap()
+        .unwrap();
+
+    // concurrent updates from the same version: exactly one wins
+    let base = store.get("req-4").await.unwrap().unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = Arc::clone(&store);
+        let mut r = base.clone();
+        r.version = base.version + 1;
+        r.votes.push(crate::approval::Vote::approve(format!(
+            "user:u{i}@example.com"
+        )));
+        tasks.push(tokio::spawn(async move { store.update(&r).await.unwrap() }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        if t.await.unwrap() {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1, "exactly one concurrent update wins");
+    assert_eq!(store.get("req-4").await.unwrap().unwrap().votes.len(), 1);
+}
+
+/// Runs the [`AuditSink`] contract: `make` opens the sink at a location and
+/// `reopen` opens the same location again (a restart); `lines` reads back
+/// what was stored, one canonical line per record.
+pub async fn audit_sink_conformance<S, F, G, L>(make: F, reopen: G, lines: L)
+where
+    S: AuditSink + 'static,
+    F: Fn() -> S,
+    G: Fn() -> S,
+    L: Fn() -> Vec<String>,
+{
+    let sink: Arc<dyn AuditSink> = Arc::new(make());
+    let head = sink.head().await.unwrap();
+    assert_eq!(head.seq, 0, "a new sink is empty");
+    let log = AuditLog::new(vec![Arc::clone(&sink)], Some("conformance".into()), None);
+    for i in 0..10 {
+        let mut r = AuditRecord::new(Event::PolicyDecided);
+        r.action = Some(format!("tool{i}"));
+        r.args = Some(json!({"i": i, "text": "ünïcode \"quoted\"\n"}));
+        log.append(vec![r]).await.unwrap();
+    }
+    // concurrent appends keep one order
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut r = AuditRecord::new(Event::ActionCompleted);
+            r.action = Some(format!("c{i}"));
+            log.append(vec![r]).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let stored = lines();
+    assert_eq!(stored.len(), 60, "every acknowledged record is stored");
+    let text = stored.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let report = crate::audit::verify_reader(text.as_bytes(), None, None).unwrap();
+    assert_eq!(report.records, 60);
+    drop(log);
+    drop(sink);
+
+    // a reopened sink continues the same chain
+    let sink: Arc<dyn AuditSink> = Arc::new(reopen());
+    let head = sink.head().await.unwrap();
+    assert_eq!(head.seq, 60, "reopening continues at the last seq");
+    let log = AuditLog::new(vec![sink], None, None);
+    log.append(vec![AuditRecord::new(Event::ActionAbandoned)])
+        .await
+        .unwrap();
+    let stored = lines();
+    assert_eq!(stored.len(), 61);
+    let text = stored.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let report = crate::audit::verify_reader(text.as_bytes(), None, None).unwrap();
+    assert_eq!(report.streams.get("conformance").map(|s| s.0), Some(61));
+}
