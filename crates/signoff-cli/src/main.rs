@@ -1,6 +1,8 @@
 //! The `signoff` command line: check and explain policies, verify and show
 //! audit trails, and run the demo.
 
+mod audit_cmd;
+mod demo;
 mod policy_cmd;
 
 use std::path::PathBuf;
@@ -37,6 +39,52 @@ enum Command {
         #[arg(long)]
         now: Option<String>,
     },
+    /// Audit trails: verify, show, export a checkpoint.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Run a scripted agent against the embedded example policy, then print
+    /// and verify its audit trail. Needs no terminal, network or input.
+    Demo {
+        /// Where to write the trail (default: a new file in the temp dir).
+        #[arg(long)]
+        audit: Option<PathBuf>,
+        /// Ask on this terminal instead of using scripted reviewers.
+        #[arg(long)]
+        interactive: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check every hash, link, sequence number and checkpoint; names the first bad seq.
+    Verify {
+        /// The JSONL trail.
+        log: PathBuf,
+        /// ed25519 public key (hex, or a file holding it) to check checkpoint signatures.
+        #[arg(long)]
+        pubkey: Option<String>,
+        /// A checkpoint exported earlier (`signoff audit checkpoint`): detects truncation and rewrites.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Print the trail, or one action's story (request, decision, votes, outcome).
+    Show {
+        /// The JSONL trail.
+        log: PathBuf,
+        /// Only this action id.
+        #[arg(long)]
+        action: Option<String>,
+        /// Print records as JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the last signed checkpoint as JSON, to keep somewhere else.
+    Checkpoint {
+        /// The JSONL trail.
+        log: PathBuf,
+    },
 }
 
 /// Exit codes of DESIGN §7.
@@ -69,6 +117,18 @@ fn main() -> ExitCode {
             json,
             now,
         } => policy_cmd::explain(&policy, &action, json, now.as_deref()),
+        Command::Audit { command } => match command {
+            AuditCommand::Verify {
+                log,
+                pubkey,
+                checkpoint,
+            } => audit_cmd::verify(&log, pubkey.as_deref(), checkpoint.as_deref()),
+            AuditCommand::Show { log, action, json } => {
+                audit_cmd::show(&log, action.as_deref(), json)
+            }
+            AuditCommand::Checkpoint { log } => audit_cmd::checkpoint(&log),
+        },
+        Command::Demo { audit, interactive } => demo::run(audit.as_deref(), interactive),
     };
     ExitCode::from(code)
 }

@@ -1,6 +1,7 @@
 //! Verifying a trail: every record's hash, every link, every sequence number,
 //! every checkpoint signature, and optionally an exported checkpoint.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::Path;
@@ -54,8 +55,10 @@ pub struct VerifyFailure {
 #[derive(Deserialize)]
 struct Head<'a> {
     seq: u64,
+    // Borrowed when the line holds it verbatim, owned when it is escaped: a
+    // stream name may contain `"`, `\` or control characters.
     #[serde(borrow)]
-    stream: &'a str,
+    stream: Cow<'a, str>,
     #[serde(borrow)]
     prev: &'a str,
     #[serde(borrow)]
@@ -125,7 +128,7 @@ pub fn verify_reader<R: BufRead>(
         let seq = Some(head.seq);
         let (last_seq, last_hash) = report
             .streams
-            .get(head.stream)
+            .get(head.stream.as_ref())
             .map_or((0, GENESIS), |(s, h)| (*s, h.as_str()));
         if head.seq != last_seq + 1 {
             let reason = if last_seq == 0 {
@@ -172,7 +175,7 @@ pub fn verify_reader<R: BufRead>(
                     .and_then(|s| hex::decode(s).ok())
                     .and_then(|b| Signature::from_slice(&b).ok())
                     .ok_or_else(|| fail(seq, "checkpoint has no valid signature".into()))?;
-                let message = checkpoint_message(head.stream, last_seq, last_hash);
+                let message = checkpoint_message(&head.stream, last_seq, last_hash);
                 key.verify_strict(&message, &sig).map_err(|_| {
                     fail(
                         seq,
@@ -182,13 +185,13 @@ pub fn verify_reader<R: BufRead>(
                 report.signatures_verified += 1;
             }
             report.last_checkpoint = Some(ExportedCheckpoint {
-                stream: head.stream.to_owned(),
+                stream: head.stream.to_string(),
                 seq: head.seq,
                 hash: head.hash.to_owned(),
             });
         }
         if let Some(cp) = expect
-            && cp.stream == head.stream
+            && cp.stream == head.stream.as_ref()
             && cp.seq == head.seq
         {
             if cp.hash != head.hash {
@@ -202,7 +205,7 @@ pub fn verify_reader<R: BufRead>(
         report.records += 1;
         report
             .streams
-            .insert(head.stream.to_owned(), (head.seq, head.hash.to_owned()));
+            .insert(head.stream.to_string(), (head.seq, head.hash.to_owned()));
     }
     if let Some(cp) = expect
         && !expected_seen
