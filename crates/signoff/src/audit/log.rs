@@ -220,11 +220,12 @@ impl ChainWriter {
     /// Seals records into the chain; returns the seq to wait for.
     fn seal(&self, records: Vec<AuditRecord>) -> Result<u64, AuditError> {
         self.check_poison()?;
-        let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let mut s = self
             .state
             .lock()
             .map_err(|_| AuditError::Poisoned("audit state lock poisoned".into()))?;
+        // taken under the lock, so timestamps never go backwards along the chain
+        let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         for mut r in records {
             s.seq += 1;
             r.seq = s.seq;

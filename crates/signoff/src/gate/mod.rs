@@ -510,7 +510,7 @@ impl Gate {
         Permit {
             gate: self.clone(),
             done: false,
-            data: PermitData {
+            data: Box::new(PermitData {
                 action_id: action.id.clone().unwrap_or_default(),
                 request_id,
                 name: action.name.clone(),
@@ -523,7 +523,7 @@ impl Gate {
                 expires_at: Utc::now()
                     + chrono::Duration::from_std(self.inner.permit_ttl)
                         .unwrap_or(chrono::Duration::minutes(5)),
-            },
+            }),
         }
     }
 
@@ -648,7 +648,7 @@ impl Gate {
                 () = tokio::time::sleep_until(deadline) => {
                     self.transition(request_id, RequestStatus::Expired, Vec::new(), None, "no decision before the timeout").await?;
                 }
-                joined = async { approver.as_mut().expect("guarded by the if").await }, if approver.is_some() => {
+                joined = async { match approver.as_mut() { Some(task) => task.await, None => std::future::pending().await } }, if approver.is_some() => {
                     approver = None;
                     let failure = match joined {
                         Ok(Ok(())) => None,

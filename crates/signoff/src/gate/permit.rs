@@ -48,7 +48,7 @@ impl Outcome {
 #[must_use = "run the action, then call `complete` on the permit"]
 pub struct Permit {
     pub(crate) gate: Gate,
-    pub(crate) data: PermitData,
+    pub(crate) data: Box<PermitData>,
     pub(crate) done: bool,
 }
 
