@@ -59,7 +59,8 @@ struct ChainWriter {
     stream_name: Option<String>,
     checkpoint: Option<CheckpointConfig>,
     state: Mutex<ChainState>,
-    flush_lock: tokio::sync::Mutex<()>,
+    /// Woken whenever `durable` advances or the writer is poisoned.
+    flushed: tokio::sync::Notify,
     durable: AtomicU64,
     poisoned: OnceLock<String>,
     init: tokio::sync::OnceCell<()>,
@@ -70,6 +71,8 @@ struct ChainState {
     seq: u64,
     prev: String,
     pending: Vec<SealedRecord>,
+    /// Whether a flusher task is running.
+    flushing: bool,
     since_checkpoint: u64,
     last_checkpoint: Instant,
 }
@@ -93,10 +96,11 @@ impl AuditLog {
                         seq: 0,
                         prev: GENESIS.to_owned(),
                         pending: Vec::new(),
+                        flushing: false,
                         since_checkpoint: 0,
                         last_checkpoint: Instant::now(),
                     }),
-                    flush_lock: tokio::sync::Mutex::new(()),
+                    flushed: tokio::sync::Notify::new(),
                     durable: AtomicU64::new(0),
                     poisoned: OnceLock::new(),
                     init: tokio::sync::OnceCell::new(),
@@ -173,6 +177,7 @@ impl AuditLog {
 impl ChainWriter {
     fn poison(&self, why: String) {
         let _ = self.poisoned.set(why);
+        self.flushed.notify_waiters();
     }
 
     fn check_poison(&self) -> Result<(), AuditError> {
@@ -263,10 +268,78 @@ impl ChainWriter {
             if self.durable.load(Ordering::Acquire) >= ticket {
                 return Ok(());
             }
-            let this = Arc::clone(self);
-            tokio::spawn(async move { this.flush_once().await })
-                .await
-                .map_err(|e| AuditError::Write(format!("audit flush task failed: {e}")))??;
+            let notified = self.flushed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            self.check_poison()?;
+            if self.durable.load(Ordering::Acquire) >= ticket {
+                return Ok(());
+            }
+            self.kick()?;
+            notified.await;
+        }
+    }
+
+    /// Starts the flusher task unless one is running. The flusher owns the
+    /// batch it writes, so a caller that stops waiting never leaves a batch
+    /// half written; while it syncs, later records gather into the next batch.
+    fn kick(self: &Arc<Self>) -> Result<(), AuditError> {
+        {
+            let mut s = self
+                .state
+                .lock()
+                .map_err(|_| AuditError::Poisoned("audit state lock poisoned".into()))?;
+            if s.flushing || s.pending.is_empty() {
+                return Ok(());
+            }
+            s.flushing = true;
+        }
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| {
+            AuditError::Write("no async runtime to write the audit trail".to_owned())
+        })?;
+        let this = Arc::clone(self);
+        handle.spawn(async move {
+            let mut guard = FlushingGuard {
+                writer: Arc::clone(&this),
+                armed: true,
+            };
+            this.flush_loop().await;
+            guard.armed = false;
+        });
+        Ok(())
+    }
+
+    /// Writes batches until none is left; clears `flushing` under the same
+    /// lock that saw the queue empty, so exactly one flusher runs at a time.
+    async fn flush_loop(&self) {
+        loop {
+            let batch = match self.state.lock() {
+                Ok(mut s) if !s.pending.is_empty() => std::mem::take(&mut s.pending),
+                Ok(mut s) => {
+                    s.flushing = false;
+                    return;
+                }
+                Err(_) => {
+                    self.poison("audit state lock poisoned".into());
+                    return;
+                }
+            };
+            let Some(last) = batch.last().map(|r| r.record.seq) else {
+                return;
+            };
+            match self.sink.append(&batch).await {
+                Ok(()) => {
+                    self.durable.store(last, Ordering::Release);
+                    self.flushed.notify_waiters();
+                }
+                Err(e) => {
+                    self.poison(format!("{}: {e}", self.sink.describe()));
+                    if let Ok(mut s) = self.state.lock() {
+                        s.flushing = false;
+                    }
+                    return;
+                }
+            }
         }
     }
 
@@ -279,28 +352,25 @@ impl ChainWriter {
         self.wait_durable(target).await
     }
 
-    async fn flush_once(&self) -> Result<(), AuditError> {
-        let _guard = self.flush_lock.lock().await;
-        self.check_poison()?;
-        let batch = {
-            let mut s = self
-                .state
-                .lock()
-                .map_err(|_| AuditError::Poisoned("audit state lock poisoned".into()))?;
-            std::mem::take(&mut s.pending)
-        };
-        let Some(last) = batch.last().map(|r| r.record.seq) else {
-            return Ok(());
-        };
-        match self.sink.append(&batch).await {
-            Ok(()) => {
-                self.durable.store(last, Ordering::Release);
-                Ok(())
-            }
-            Err(e) => {
-                self.poison(format!("{}: {e}", self.sink.describe()));
-                Err(e)
-            }
+}
+
+/// Clears the `flushing` flag if the flusher is dropped mid-flight (its
+/// runtime shut down), so a later writer can start a new one. The batch it
+/// held is lost from this process, so the trail is poisoned: fail closed.
+struct FlushingGuard {
+    writer: Arc<ChainWriter>,
+    armed: bool,
+}
+
+impl Drop for FlushingGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        self.writer
+            .poison("the audit flusher was stopped mid-write (runtime shut down)".into());
+        if let Ok(mut s) = self.writer.state.lock() {
+            s.flushing = false;
         }
     }
 }

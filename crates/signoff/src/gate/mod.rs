@@ -215,7 +215,7 @@ enum VoteStep {
 }
 
 /// Digest binding a permit to the exact action.
-fn action_digest(a: &Action) -> String {
+pub(crate) fn action_digest(a: &Action) -> String {
     digest(&json!({
         "name": a.name,
         "actor": a.actor,
@@ -518,7 +518,8 @@ impl Gate {
                 on_behalf_of: action.on_behalf_of.clone(),
                 args: action.args.clone(),
                 args_digest,
-                action_digest: action_digest(action),
+                action_digest: std::sync::OnceLock::new(),
+                action: Some(Box::new(action.clone())),
                 approved_by,
                 expires_at: Utc::now()
                     + chrono::Duration::from_std(self.inner.permit_ttl)

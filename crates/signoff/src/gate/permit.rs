@@ -61,7 +61,8 @@ pub(crate) struct PermitData {
     pub on_behalf_of: Option<String>,
     pub args: Value,
     pub args_digest: String,
-    pub action_digest: String,
+    pub action_digest: std::sync::OnceLock<String>,
+    pub action: Option<Box<crate::action::Action>>,
     pub approved_by: Vec<String>,
     pub expires_at: DateTime<Utc>,
 }
@@ -71,7 +72,7 @@ impl std::fmt::Debug for Permit {
         f.debug_struct("Permit")
             .field("action_id", &self.data.action_id)
             .field("name", &self.data.name)
-            .field("action_digest", &self.data.action_digest)
+            .field("action_digest", &self.action_digest())
             .field("approved_by", &self.data.approved_by)
             .finish()
     }
@@ -105,7 +106,13 @@ impl Permit {
 
     /// Digest of the exact action permitted (name, principals, resource, env, args).
     pub fn action_digest(&self) -> &str {
-        &self.data.action_digest
+        self.data.action_digest.get_or_init(|| {
+            self.data
+                .action
+                .as_deref()
+                .map(super::action_digest)
+                .unwrap_or_default()
+        })
     }
 
     /// Who approved (empty when the policy allowed it outright).
