@@ -8,7 +8,17 @@ use proptest::prelude::*;
 use serde_json::json;
 use signoff::{Action, Policy};
 
-const SEGMENTS: &[&str] = &["db", "iam", "fs", "query", "export", "role", "grant", "x", "\u{e9}t\u{e9}"];
+const SEGMENTS: &[&str] = &[
+    "db",
+    "iam",
+    "fs",
+    "query",
+    "export",
+    "role",
+    "grant",
+    "x",
+    "\u{e9}t\u{e9}",
+];
 const CONDITIONS: &[&str] = &[
     "args.n > 3",
     "args.n <= 3",
@@ -95,7 +105,10 @@ fn policy_text(rules: &[RuleSpec], default: &str) -> String {
         t = t.replace("approvers = \"g\"\n", "");
     }
     for (i, r) in rules.iter().enumerate() {
-        t.push_str(&format!("[[rules]]\nid = \"r{i}\"\neffect = {:?}\n", r.effect));
+        t.push_str(&format!(
+            "[[rules]]\nid = \"r{i}\"\neffect = {:?}\n",
+            r.effect
+        ));
         if let Some(a) = &r.actions {
             t.push_str(&format!("actions = {}\n", toml_list(a)));
         }
@@ -122,8 +135,17 @@ fn action() -> impl Strategy<Value = Action> {
     (
         proptest::collection::vec(proptest::sample::select(SEGMENTS), 1..4),
         proptest::option::of(proptest::sample::select(&["prod", "dev", "staging"][..])),
-        proptest::option::of(proptest::sample::select(&["s3://b/x", "s3://b/y/z", "pg://prod/t"][..])),
-        proptest::sample::select(&["agent:bot", "agent:other", "service:ci", "user:a@example.com"][..]),
+        proptest::option::of(proptest::sample::select(
+            &["s3://b/x", "s3://b/y/z", "pg://prod/t"][..],
+        )),
+        proptest::sample::select(
+            &[
+                "agent:bot",
+                "agent:other",
+                "service:ci",
+                "user:a@example.com",
+            ][..],
+        ),
         proptest::option::of(0i64..8),
         any::<bool>(),
     )

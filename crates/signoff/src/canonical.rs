@@ -51,24 +51,55 @@ pub fn to_canonical(value: &Value) -> String {
 }
 
 /// Writes a JSON string literal with the minimal escaping of RFC 8785.
+/// Runs of bytes that need no escape are copied at once; escapes are all
+/// ASCII, so every cut falls on a character boundary.
 pub fn write_string(s: &str, out: &mut String) {
+    out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    let bytes = s.as_bytes();
+    // skip 8 bytes at a time while none needs escaping (the common case)
+    let mut clean = 0;
+    while let Some(chunk) = bytes.get(clean..clean + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        if needs_escape(u64::from_le_bytes(word)) {
+            break;
         }
+        clean += 8;
     }
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate().skip(clean) {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{:04x}", b);
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
     out.push('"');
+}
+
+/// Whether any byte of `x` is a control character, `"` or `\\`
+/// (the classic "has zero byte" trick on shifted copies).
+fn needs_escape(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH != 0;
+    below_space || has_zero(x ^ (ONES * 0x22)) || has_zero(x ^ (ONES * 0x5c))
 }
 
 /// `blake3:<hex>` of the canonical JSON of `value`.
@@ -105,6 +136,27 @@ mod tests {
             to_canonical(&v),
             r#"{"a":[true,null,"x\n"],"b":1,"c":{"y":-2,"z":1.5}}"#
         );
+    }
+
+    #[test]
+    fn strings_are_escaped_like_serde_json() {
+        for text in [
+            "plain",
+            "exactly8",
+            "sixteen bytes ok",
+            "twelve chars\"q",
+            "0123456789abcdef\\",
+            "long clean prefix then a control \u{7} char",
+            "quote \" back \\ slash",
+            "nl\ncr\rtab\t",
+            "\u{1}\u{1f}\u{8}\u{c}",
+            "ünïcødé ✓ 🚀",
+            "",
+        ] {
+            let mut out = String::new();
+            write_string(text, &mut out);
+            assert_eq!(out, serde_json::to_string(text).unwrap(), "{text:?}");
+        }
     }
 
     #[test]

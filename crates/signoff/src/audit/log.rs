@@ -351,7 +351,6 @@ impl ChainWriter {
             .seq;
         self.wait_durable(target).await
     }
-
 }
 
 /// Clears the `flushing` flag if the flusher is dropped mid-flight (its

@@ -15,12 +15,25 @@ enum Segment {
     Any,
 }
 
+/// Shapes matched without splitting the text into segments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Fast {
+    /// No wildcard.
+    Literal,
+    /// `a.b.**`: the text is `a.b` or starts with `a.b.` (`**` alone: anything).
+    Under(Box<str>),
+    /// `a.b.x*y`: the text starts with `a.b.` and the rest is one segment
+    /// matching the wildcard pieces.
+    LastWild(Box<str>, Box<[Box<str>]>),
+}
+
 /// A compiled glob pattern.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Glob {
     text: Box<str>,
     sep: char,
     segments: Box<[Segment]>,
+    fast: Option<Fast>,
 }
 
 impl fmt::Debug for Glob {
@@ -76,10 +89,12 @@ impl Glob {
                 segments.push(Segment::Literal(seg.into()));
             }
         }
+        let fast = fast_shape(&segments, sep);
         Ok(Glob {
             text: pattern.into(),
             sep,
             segments: segments.into(),
+            fast,
         })
     }
 
@@ -109,11 +124,47 @@ impl Glob {
         if text.is_empty() {
             return false;
         }
-        if self.is_literal() {
-            return *self.text == *text;
+        match &self.fast {
+            Some(Fast::Literal) => return *self.text == *text,
+            Some(Fast::Under(base)) => {
+                return base.is_empty()
+                    || text
+                        .strip_prefix(&**base)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with(self.sep));
+            }
+            Some(Fast::LastWild(prefix, parts)) => {
+                return text
+                    .strip_prefix(&**prefix)
+                    .is_some_and(|rest| !rest.contains(self.sep) && match_wild(parts, rest));
+            }
+            None => {}
         }
         let parts: SplitVec<'_> = SplitVec::new(text, self.sep);
         match_segments(&self.segments, parts.as_slice())
+    }
+}
+
+fn fast_shape(segments: &[Segment], sep: char) -> Option<Fast> {
+    let (last, init) = segments.split_last()?;
+    let mut literals = Vec::with_capacity(init.len());
+    for seg in init {
+        match seg {
+            Segment::Literal(l) => literals.push(&**l),
+            _ => return None,
+        }
+    }
+    let joined = literals.join(&sep.to_string());
+    match last {
+        Segment::Literal(_) => Some(Fast::Literal),
+        Segment::Any => Some(Fast::Under(joined.into())),
+        Segment::Wild(parts) => {
+            let prefix = if literals.is_empty() {
+                String::new()
+            } else {
+                format!("{joined}{sep}")
+            };
+            Some(Fast::LastWild(prefix.into(), parts.clone()))
+        }
     }
 }
 
@@ -251,6 +302,26 @@ mod tests {
         assert!(a("**", "x.y"));
         assert!(a("a.**.b.**.c", "a.x.b.y.y.c"));
         assert!(!a("a.**.b.**.c", "a.x.c.y.b"));
+    }
+
+    #[test]
+    fn fast_shapes_agree_with_the_general_matcher() {
+        let patterns = [
+            "a.**", "**", "a.b.*", "*", "a.x*y", "a.**.b", "*.b", "a", "a.b",
+        ];
+        let texts = [
+            "a", "a.b", "a.b.c", "a.xy", "a.xzy", "a.x.y", "b", "a.", "x.b", "ab", "a.bb",
+        ];
+        for p in patterns {
+            let g = Glob::action(p).unwrap();
+            let mut general = g.clone();
+            general.fast = None;
+            for t in texts {
+                assert_eq!(g.matches(t), general.matches(t), "{p} on {t}");
+            }
+        }
+        let g = Glob::path("s3://b/**").unwrap();
+        assert!(g.matches("s3://b") && g.matches("s3://b/x/y") && !g.matches("s3://bb/x"));
     }
 
     #[test]
