@@ -108,15 +108,18 @@ impl Principal {
 /// Normalises a principal string, borrowing when it already is normal (the
 /// common case on the hot path: ASCII, lowercase kind).
 pub fn normalize(text: &str) -> Result<Cow<'_, str>, PrincipalError> {
-    let (kind, id) = text
-        .split_once(':')
+    let colon = text
+        .as_bytes()
+        .iter()
+        .position(|b| *b == b':')
         .ok_or_else(|| PrincipalError::MissingKind(text.to_owned()))?;
+    let (kind, id) = (&text[..colon], &text[colon + 1..]);
     if id.is_empty() {
         return Err(PrincipalError::EmptyId(text.to_owned()));
     }
     let ascii = text.is_ascii();
     let kind_ok = PrincipalKind::parse(kind).is_some();
-    let email = id.contains('@');
+    let email = id.as_bytes().contains(&b'@');
     let id_needs_fold = email && id.bytes().any(|b| b.is_ascii_uppercase());
     if ascii && kind_ok && !id_needs_fold {
         if id

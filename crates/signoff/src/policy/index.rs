@@ -4,6 +4,7 @@
 //! without `actions`) are checked for every action.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::{Effect, Rule, rank};
 
@@ -20,11 +21,37 @@ impl Buckets {
     }
 }
 
+/// FNV-1a: fast on short keys. Keys come from the policy author, so hash
+/// flooding (which needs attacker-chosen keys inserted) does not apply.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FnvMap<V> = HashMap<Box<str>, V, BuildHasherDefault<Fnv>>;
+
 /// Candidate rules for a name.
 #[derive(Debug, Default)]
 pub(crate) struct Index {
-    exact: HashMap<Box<str>, Buckets>,
-    by_head: HashMap<Box<str>, Buckets>,
+    exact: FnvMap<Buckets>,
+    by_head: FnvMap<Buckets>,
     wild: Buckets,
 }
 
@@ -67,7 +94,12 @@ impl Index {
     }
 
     pub fn candidates(&self, name: &str) -> Candidates<'_> {
-        let head = name.split('.').next().unwrap_or(name);
+        let head = name
+            .as_bytes()
+            .iter()
+            .position(|b| *b == b'.')
+            .and_then(|i| name.get(..i))
+            .unwrap_or(name);
         Candidates {
             lists: [
                 self.exact.get(name).unwrap_or(&EMPTY),
