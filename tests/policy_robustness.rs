@@ -28,6 +28,7 @@ fn a_ten_megabyte_policy_loads_or_fails_cleanly() {
     );
     let a = Action::new("tool77.call")
         .actor("agent:x")
+        .resource("s3://bucket/77/x.csv")
         .args(serde_json::json!({"n": 1}));
     assert_eq!(policy.evaluate(&a).effect(), Effect::Allow);
     // and a 10 MB file of junk is an error, not a panic
