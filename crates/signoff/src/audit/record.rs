@@ -260,13 +260,31 @@ impl AuditRecord {
 /// the line without its `,"hash":"…"` member. `None` when the line has no
 /// well-formed hash member.
 pub fn line_hash(line: &str, prev: &str, hash: &str) -> Option<String> {
-    let member = format!(",\"hash\":\"{hash}\"");
-    let at = line.rfind(&member)?;
+    line_hash_hex(line, prev, hash).map(|h| h.to_hex().to_string())
+}
+
+/// Whether the line's content hashes to its `hash` member.
+pub fn line_hash_matches(line: &str, prev: &str, hash: &str) -> bool {
+    line_hash_hex(line, prev, hash).is_some_and(|h| h.to_hex().as_str() == hash)
+}
+
+fn line_hash_hex(line: &str, prev: &str, hash: &str) -> Option<blake3::Hash> {
+    // (compared as hex by the callers)
+    const KEY: &str = ",\"hash\":\"";
+    // `hash` sorts after every key holding an object, so the top-level
+    // member is the last occurrence of the key
+    let at = line.rfind(KEY)?;
+    let value_start = at + KEY.len();
+    let value = line.get(value_start..value_start + hash.len())?;
+    if value != hash || line.as_bytes().get(value_start + hash.len()) != Some(&b'"') {
+        return None;
+    }
+    let end = value_start + hash.len() + 1;
     let mut hasher = blake3::Hasher::new();
     hasher.update(prev.as_bytes());
     hasher.update(&line.as_bytes()[..at]);
-    hasher.update(&line.as_bytes()[at + member.len()..]);
-    Some(hasher.finalize().to_hex().to_string())
+    hasher.update(&line.as_bytes()[end..]);
+    Some(hasher.finalize())
 }
 
 #[cfg(test)]

@@ -3,14 +3,14 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::io::BufRead;
+use std::io::Read;
 use std::path::Path;
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::checkpoint_message;
-use super::record::{GENESIS, line_hash};
+use super::record::{GENESIS, line_hash_matches};
 
 /// A checkpoint exported from a trail and kept elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,46 +87,62 @@ pub fn verify_file(
     )
 }
 
-/// Verifies JSON lines from any reader.
-pub fn verify_reader<R: BufRead>(
-    mut reader: R,
-    key: Option<&VerifyingKey>,
-    expect: Option<&ExportedCheckpoint>,
-) -> Result<VerifyReport, VerifyFailure> {
-    let mut report = VerifyReport::default();
-    let mut buf = Vec::with_capacity(4096);
-    let mut line_no = 0u64;
-    let mut expected_seen = false;
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| VerifyFailure {
-                seq: None,
-                line: line_no + 1,
-                reason: format!("read error: {e}"),
-            })?;
-        if n == 0 {
-            break;
+/// What one line says about itself: parsed and hash-checked on its own,
+/// so lines can be analysed in parallel before the chain is walked in order.
+struct LineInfo<'a> {
+    head: Head<'a>,
+    hash_ok: bool,
+}
+
+fn analyze(line: &[u8]) -> Result<LineInfo<'_>, String> {
+    let text = std::str::from_utf8(line).map_err(|_| "not UTF-8".to_owned())?;
+    let head: Head<'_> =
+        serde_json::from_str(text).map_err(|e| format!("not a valid audit record: {e}"))?;
+    let hash_ok = line_hash_matches(text, head.prev, head.hash);
+    Ok(LineInfo { head, hash_ok })
+}
+
+/// Analyses `lines` on two threads (the expensive part: parsing and hashing).
+fn analyze_all<'a>(lines: &[&'a [u8]]) -> Vec<Result<LineInfo<'a>, String>> {
+    if lines.len() < 512 {
+        return lines.iter().map(|l| analyze(l)).collect();
+    }
+    let (first, second) = lines.split_at(lines.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| second.iter().map(|l| analyze(l)).collect::<Vec<_>>());
+        let mut out: Vec<_> = first.iter().map(|l| analyze(l)).collect();
+        match other.join() {
+            Ok(rest) => out.extend(rest),
+            // cannot happen (analyze does not panic); fail closed if it does
+            Err(_) => out.extend(
+                second
+                    .iter()
+                    .map(|_| Err("verifier thread failed".to_owned())),
+            ),
         }
-        line_no += 1;
-        report.bytes += n as u64;
-        let fail = |seq: Option<u64>, reason: String| VerifyFailure {
-            seq,
-            line: line_no,
-            reason,
-        };
-        let Some(body) = buf.strip_suffix(b"\n") else {
-            return Err(fail(
-                None,
-                "torn final line (no newline): the writer crashed mid-record; opening the log cuts it".into(),
-            ));
-        };
-        let text = std::str::from_utf8(body).map_err(|_| fail(None, "not UTF-8".into()))?;
-        let head: Head<'_> = serde_json::from_str(text)
-            .map_err(|e| fail(None, format!("not a valid audit record: {e}")))?;
+        out
+    })
+}
+
+/// Chain state while walking lines in order.
+struct Walk<'k> {
+    report: VerifyReport,
+    key: Option<&'k VerifyingKey>,
+    expect: Option<&'k ExportedCheckpoint>,
+    expected_seen: bool,
+    line_no: u64,
+}
+
+impl Walk<'_> {
+    fn step(&mut self, info: Result<LineInfo<'_>, String>) -> Result<(), VerifyFailure> {
+        self.line_no += 1;
+        let line = self.line_no;
+        let fail = |seq: Option<u64>, reason: String| VerifyFailure { seq, line, reason };
+        let info = info.map_err(|reason| fail(None, reason))?;
+        let head = info.head;
         let seq = Some(head.seq);
-        let (last_seq, last_hash) = report
+        let (last_seq, last_hash) = self
+            .report
             .streams
             .get(head.stream.as_ref())
             .map_or((0, GENESIS), |(s, h)| (*s, h.as_str()));
@@ -158,18 +174,15 @@ pub fn verify_reader<R: BufRead>(
                 ),
             ));
         }
-        match line_hash(text, head.prev, head.hash) {
-            Some(h) if h == head.hash => {}
-            _ => {
-                return Err(fail(
-                    seq,
-                    "hash does not match the record's content: the record was edited".into(),
-                ));
-            }
+        if !info.hash_ok {
+            return Err(fail(
+                seq,
+                "hash does not match the record's content: the record was edited".into(),
+            ));
         }
         if head.event == "audit.checkpoint" {
-            report.checkpoints += 1;
-            if let Some(key) = key {
+            self.report.checkpoints += 1;
+            if let Some(key) = self.key {
                 let sig = head
                     .signature
                     .and_then(|s| hex::decode(s).ok())
@@ -182,15 +195,15 @@ pub fn verify_reader<R: BufRead>(
                         "checkpoint signature does not verify with the given public key".into(),
                     )
                 })?;
-                report.signatures_verified += 1;
+                self.report.signatures_verified += 1;
             }
-            report.last_checkpoint = Some(ExportedCheckpoint {
+            self.report.last_checkpoint = Some(ExportedCheckpoint {
                 stream: head.stream.to_string(),
                 seq: head.seq,
                 hash: head.hash.to_owned(),
             });
         }
-        if let Some(cp) = expect
+        if let Some(cp) = self.expect
             && cp.stream == head.stream.as_ref()
             && cp.seq == head.seq
         {
@@ -200,25 +213,102 @@ pub fn verify_reader<R: BufRead>(
                     "record differs from the exported checkpoint: the trail was rewritten".into(),
                 ));
             }
-            expected_seen = true;
+            self.expected_seen = true;
         }
-        report.records += 1;
-        report
-            .streams
-            .insert(head.stream.to_string(), (head.seq, head.hash.to_owned()));
+        self.report.records += 1;
+        match self.report.streams.get_mut(head.stream.as_ref()) {
+            Some(last) => {
+                last.0 = head.seq;
+                last.1.clear();
+                last.1.push_str(head.hash);
+            }
+            None => {
+                self.report
+                    .streams
+                    .insert(head.stream.to_string(), (head.seq, head.hash.to_owned()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Verifies JSON lines from any reader: every hash, every link, every
+/// sequence number, every checkpoint signature (with `key`), and that the
+/// trail still holds an exported checkpoint (`expect`).
+pub fn verify_reader<R: Read>(
+    mut reader: R,
+    key: Option<&VerifyingKey>,
+    expect: Option<&ExportedCheckpoint>,
+) -> Result<VerifyReport, VerifyFailure> {
+    const CHUNK: usize = 8 << 20;
+    let mut walk = Walk {
+        report: VerifyReport::default(),
+        key,
+        expect,
+        expected_seen: false,
+        line_no: 0,
+    };
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 4096);
+    let mut eof = false;
+    while !eof {
+        // fill the buffer up to CHUNK bytes
+        let start = buf.len();
+        // room for a chunk, and always some more for a line longer than one
+        buf.resize(start.max(CHUNK) + (64 << 10), 0);
+        let mut filled = start;
+        while filled < buf.len() {
+            match reader.read(&mut buf[filled..]) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(VerifyFailure {
+                        seq: None,
+                        line: walk.line_no + 1,
+                        reason: format!("read error: {e}"),
+                    });
+                }
+            }
+        }
+        buf.truncate(filled);
+        let complete = match buf.iter().rposition(|b| *b == b'\n') {
+            Some(i) => i + 1,
+            None if eof => 0,
+            // a single line longer than the chunk: read more
+            None => continue,
+        };
+        walk.report.bytes += complete as u64;
+        let lines: Vec<&[u8]> = buf[..complete].split(|b| *b == b'\n').collect();
+        // `split` yields an empty piece after the final newline
+        let lines = &lines[..lines.len().saturating_sub(1)];
+        for info in analyze_all(lines) {
+            walk.step(info)?;
+        }
+        buf.drain(..complete);
+    }
+    if !buf.is_empty() {
+        walk.report.bytes += buf.len() as u64;
+        return Err(VerifyFailure {
+            seq: None,
+            line: walk.line_no + 1,
+            reason: "torn final line (no newline): the writer crashed mid-record; opening the log cuts it".into(),
+        });
     }
     if let Some(cp) = expect
-        && !expected_seen
+        && !walk.expected_seen
     {
-        let last = report.streams.get(&cp.stream).map_or(0, |(s, _)| *s);
+        let last = walk.report.streams.get(&cp.stream).map_or(0, |(s, _)| *s);
         return Err(VerifyFailure {
             seq: Some(cp.seq),
-            line: line_no,
+            line: walk.line_no,
             reason: format!(
                 "the trail ends at seq {last} but the exported checkpoint is at seq {}: records were removed from the end",
                 cp.seq
             ),
         });
     }
-    Ok(report)
+    Ok(walk.report)
 }
