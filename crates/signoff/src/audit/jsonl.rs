@@ -50,6 +50,34 @@ impl JsonlSink {
         })
     }
 
+    /// Opens the log to append a new, separate stream (its own chain from
+    /// seq 1), without touching what other writers put there: for a process
+    /// forked from one already writing this file. Verification follows each
+    /// stream on its own.
+    pub fn open_new_stream(
+        path: impl AsRef<Path>,
+        durability: Durability,
+    ) -> Result<Self, AuditError> {
+        let path = path.as_ref().to_path_buf();
+        let shown = path.display().to_string();
+        let file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(|e| AuditError::Open(format!("`{shown}`: {e}")))?;
+        Ok(JsonlSink {
+            path,
+            durability,
+            file: Arc::new(Mutex::new(file)),
+            head: ChainHead {
+                stream: None,
+                seq: 0,
+                hash: GENESIS.to_owned(),
+                recovered: None,
+            },
+        })
+    }
+
     /// The log's path.
     pub fn path(&self) -> &Path {
         &self.path

@@ -1,0 +1,261 @@
+"""Typed stubs of the native module `signoff._signoff`."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Awaitable, Dict, List, Literal, Optional, Union
+
+JSON = Union[None, bool, int, float, str, List["JSON"], Dict[str, "JSON"]]
+Effect = Literal["allow", "deny", "approve"]
+Verdict = Literal["approve", "deny"]
+Status = Literal["pending", "approved", "denied", "expired", "cancelled", "completed"]
+
+__version__: str
+
+class SignoffError(Exception):
+    code: str
+class Denied(SignoffError):
+    rule: Optional[str]
+    rules: List[str]
+    reason: str
+    voter: Optional[str]
+    comment: Optional[str]
+    action_id: str
+    request_id: Optional[str]
+class ApprovalTimeout(SignoffError):
+    rule: Optional[str]
+    rules: List[str]
+    reason: str
+    voter: None
+    action_id: str
+    request_id: str
+class Cancelled(SignoffError):
+    reason: str
+    request_id: str
+class PolicyError(SignoffError):
+    rule: Optional[str]
+    issues: List[Dict[str, Any]]
+class AuditError(SignoffError): ...
+class InvalidAction(SignoffError): ...
+class VoteRejected(SignoffError):
+    voter: str
+    reason: str
+    request_id: str
+class ApproverError(SignoffError):
+    request_id: str
+class StoreError(SignoffError): ...
+class NotFound(SignoffError):
+    request_id: str
+class NoApprover(SignoffError):
+    rule: Optional[str]
+    rules: List[str]
+class PermitUsed(SignoffError): ...
+
+class Evaluation:
+    @property
+    def effect(self) -> Effect: ...
+    @property
+    def rules(self) -> List[str]: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def policy_digest(self) -> str: ...
+    @property
+    def approval(self) -> Optional[Dict[str, Any]]: ...
+    @property
+    def errors(self) -> List[Dict[str, str]]: ...
+    @property
+    def trace(self) -> Optional[List[Dict[str, Any]]]: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+class Policy:
+    @staticmethod
+    def from_toml(text: str) -> Policy: ...
+    @staticmethod
+    def from_json(text: str) -> Policy: ...
+    @staticmethod
+    def from_file(path: Union[str, os.PathLike[str]]) -> Policy: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def digest(self) -> str: ...
+    @property
+    def rules(self) -> List[str]: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+    def evaluate(
+        self,
+        name: str,
+        *,
+        actor: Optional[str] = None,
+        on_behalf_of: Optional[str] = None,
+        resource: Optional[str] = None,
+        env: Optional[str] = None,
+        args: Optional[Dict[str, Any]] = None,
+        justification: Optional[str] = None,
+        context: Optional[Dict[str, Any]] = None,
+        now: Optional[str] = None,
+    ) -> Evaluation: ...
+    def explain(
+        self,
+        name: str,
+        *,
+        actor: Optional[str] = None,
+        on_behalf_of: Optional[str] = None,
+        resource: Optional[str] = None,
+        env: Optional[str] = None,
+        args: Optional[Dict[str, Any]] = None,
+        justification: Optional[str] = None,
+        context: Optional[Dict[str, Any]] = None,
+        now: Optional[str] = None,
+    ) -> Evaluation: ...
+
+class Vote:
+    def __init__(
+        self,
+        voter: str,
+        verdict: Verdict = "approve",
+        *,
+        comment: Optional[str] = None,
+        args: Optional[Dict[str, Any]] = None,
+        args_digest: Optional[str] = None,
+        channel: str = "python",
+    ) -> None: ...
+    @property
+    def voter(self) -> str: ...
+    @property
+    def verdict(self) -> Verdict: ...
+    @property
+    def comment(self) -> Optional[str]: ...
+
+class ApprovalRequest:
+    @property
+    def id(self) -> str: ...
+    @property
+    def action_id(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def actor(self) -> Optional[str]: ...
+    @property
+    def on_behalf_of(self) -> Optional[str]: ...
+    @property
+    def resource(self) -> Optional[str]: ...
+    @property
+    def env(self) -> Optional[str]: ...
+    @property
+    def args(self) -> Dict[str, Any]: ...
+    @property
+    def justification(self) -> Optional[str]: ...
+    @property
+    def context(self) -> Dict[str, Any]: ...
+    @property
+    def args_digest(self) -> str: ...
+    @property
+    def rules(self) -> List[str]: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def risk(self) -> Optional[Literal["low", "medium", "high", "critical"]]: ...
+    @property
+    def allow_edit(self) -> bool: ...
+    @property
+    def status(self) -> Status: ...
+    @property
+    def expires_at(self) -> str: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+class Permit:
+    @property
+    def action_id(self) -> str: ...
+    @property
+    def request_id(self) -> Optional[str]: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def args(self) -> Dict[str, Any]: ...
+    @property
+    def args_digest(self) -> str: ...
+    @property
+    def action_digest(self) -> str: ...
+    @property
+    def approved_by(self) -> List[str]: ...
+    @property
+    def expires_at(self) -> str: ...
+    def complete(self, ok: bool = True, detail: Optional[str] = None) -> None: ...
+    def complete_async(self, ok: bool = True, detail: Optional[str] = None) -> Awaitable[None]: ...
+    def __enter__(self) -> Permit: ...
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool: ...
+
+class Pending:
+    @property
+    def request_id(self) -> str: ...
+
+class Gate:
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        audit: Any = None,
+        approver: Any = None,
+        durability: Literal["every-record", "group", "os-buffered"] = "group",
+        stream: Optional[str] = None,
+        permit_ttl: Optional[float] = None,
+    ) -> None: ...
+    @property
+    def policy(self) -> Policy: ...
+    def set_policy(self, policy: Policy) -> None: ...
+    def require(
+        self,
+        name: str,
+        *,
+        actor: Optional[str] = None,
+        on_behalf_of: Optional[str] = None,
+        resource: Optional[str] = None,
+        env: Optional[str] = None,
+        args: Optional[Dict[str, Any]] = None,
+        justification: Optional[str] = None,
+        context: Optional[Dict[str, Any]] = None,
+        id: Optional[str] = None,
+    ) -> Permit: ...
+    def require_async(
+        self,
+        name: str,
+        *,
+        actor: Optional[str] = None,
+        on_behalf_of: Optional[str] = None,
+        resource: Optional[str] = None,
+        env: Optional[str] = None,
+        args: Optional[Dict[str, Any]] = None,
+        justification: Optional[str] = None,
+        context: Optional[Dict[str, Any]] = None,
+        id: Optional[str] = None,
+    ) -> Awaitable[Permit]: ...
+    def submit(
+        self,
+        name: str,
+        *,
+        actor: Optional[str] = None,
+        on_behalf_of: Optional[str] = None,
+        resource: Optional[str] = None,
+        env: Optional[str] = None,
+        args: Optional[Dict[str, Any]] = None,
+        justification: Optional[str] = None,
+        context: Optional[Dict[str, Any]] = None,
+        id: Optional[str] = None,
+    ) -> Union[Permit, Pending]: ...
+    def resume(self, request_id: str) -> Permit: ...
+    def resume_async(self, request_id: str) -> Awaitable[Permit]: ...
+    def vote(
+        self,
+        request_id: str,
+        voter: str,
+        verdict: Verdict = "approve",
+        *,
+        comment: Optional[str] = None,
+        args: Optional[Dict[str, Any]] = None,
+        args_digest: Optional[str] = None,
+        channel: str = "python",
+    ) -> Status: ...
+    def pending(self) -> List[ApprovalRequest]: ...
+    def request(self, request_id: str) -> ApprovalRequest: ...
+    def close(self) -> None: ...

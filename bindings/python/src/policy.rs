@@ -1,0 +1,273 @@
+//! `signoff.Policy` and `signoff.Evaluation`.
+
+use pyo3::prelude::*;
+use serde_json::Value;
+
+use crate::convert::{object_arg, to_json, to_py};
+use crate::errors::{InvalidAction, policy_err};
+
+/// Builds an action from the keyword arguments every entry point takes.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "mirrors the Python keyword arguments"
+)]
+pub fn build_action(
+    name: &str,
+    actor: Option<String>,
+    on_behalf_of: Option<String>,
+    resource: Option<String>,
+    env: Option<String>,
+    args: Option<&Bound<'_, PyAny>>,
+    justification: Option<String>,
+    context: Option<&Bound<'_, PyAny>>,
+    id: Option<String>,
+) -> PyResult<signoff::Action> {
+    Ok(signoff::Action {
+        id,
+        name: name.to_owned(),
+        actor,
+        on_behalf_of,
+        resource,
+        args: object_arg(args, "args")?,
+        env,
+        justification,
+        context: object_arg(context, "context")?,
+    })
+}
+
+/// A validated, immutable policy.
+#[pyclass(name = "Policy", module = "signoff", frozen)]
+pub struct PyPolicy {
+    pub inner: signoff::Policy,
+}
+
+#[pymethods]
+impl PyPolicy {
+    /// Parses a TOML policy.
+    #[staticmethod]
+    fn from_toml(py: Python<'_>, text: &str) -> PyResult<Self> {
+        signoff::Policy::from_toml_str(text)
+            .map(|inner| PyPolicy { inner })
+            .map_err(|e| policy_err(py, &e))
+    }
+
+    /// Parses a JSON policy (same schema).
+    #[staticmethod]
+    fn from_json(py: Python<'_>, text: &str) -> PyResult<Self> {
+        signoff::Policy::from_json_str(text)
+            .map(|inner| PyPolicy { inner })
+            .map_err(|e| policy_err(py, &e))
+    }
+
+    /// Reads a policy file (`.json` is JSON, anything else TOML).
+    #[staticmethod]
+    fn from_file(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        signoff::Policy::from_file(path)
+            .map(|inner| PyPolicy { inner })
+            .map_err(|e| policy_err(py, &e))
+    }
+
+    /// The policy name.
+    #[getter]
+    fn name(&self) -> String {
+        self.inner.name().to_owned()
+    }
+
+    /// `blake3:<hex>` of the canonical form.
+    #[getter]
+    fn digest(&self) -> String {
+        self.inner.digest().to_owned()
+    }
+
+    /// Rule ids in order.
+    #[getter]
+    fn rules(&self) -> Vec<String> {
+        self.inner
+            .rules()
+            .iter()
+            .map(|r| r.id().to_owned())
+            .collect()
+    }
+
+    /// The canonical JSON form as a dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.inner.to_json())
+    }
+
+    /// Decides an action; never raises for a well-typed call (an invalid
+    /// action is denied, with the reason).
+    #[pyo3(signature = (name, *, actor=None, on_behalf_of=None, resource=None, env=None, args=None, justification=None, context=None, now=None))]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "mirrors the Python keyword arguments"
+    )]
+    fn evaluate(
+        &self,
+        name: &str,
+        actor: Option<String>,
+        on_behalf_of: Option<String>,
+        resource: Option<String>,
+        env: Option<String>,
+        args: Option<&Bound<'_, PyAny>>,
+        justification: Option<String>,
+        context: Option<&Bound<'_, PyAny>>,
+        now: Option<&str>,
+    ) -> PyResult<PyEvaluation> {
+        let action = build_action(
+            name,
+            actor,
+            on_behalf_of,
+            resource,
+            env,
+            args,
+            justification,
+            context,
+            None,
+        )?;
+        let decision = match now {
+            Some(t) => {
+                let t = signoff::policy::parse_timestamp(t).map_err(InvalidAction::new_err)?;
+                self.inner.evaluate_at(&action, t).decision()
+            }
+            None => self.inner.evaluate(&action).decision(),
+        };
+        Ok(PyEvaluation {
+            decision,
+            trace: None,
+        })
+    }
+
+    /// Like `evaluate`, with `trace`: every rule and why it did or did not match.
+    #[pyo3(signature = (name, *, actor=None, on_behalf_of=None, resource=None, env=None, args=None, justification=None, context=None, now=None))]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "mirrors the Python keyword arguments"
+    )]
+    fn explain(
+        &self,
+        name: &str,
+        actor: Option<String>,
+        on_behalf_of: Option<String>,
+        resource: Option<String>,
+        env: Option<String>,
+        args: Option<&Bound<'_, PyAny>>,
+        justification: Option<String>,
+        context: Option<&Bound<'_, PyAny>>,
+        now: Option<&str>,
+    ) -> PyResult<PyEvaluation> {
+        let action = build_action(
+            name,
+            actor,
+            on_behalf_of,
+            resource,
+            env,
+            args,
+            justification,
+            context,
+            None,
+        )?;
+        let explanation = match now {
+            Some(t) => {
+                let t = signoff::policy::parse_timestamp(t).map_err(InvalidAction::new_err)?;
+                self.inner.explain_at(&action, t)
+            }
+            None => self.inner.explain(&action),
+        };
+        let trace = serde_json::to_value(&explanation.trace)
+            .map_err(|e| InvalidAction::new_err(e.to_string()))?;
+        Ok(PyEvaluation {
+            decision: explanation.decision,
+            trace: Some(trace),
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Policy(name={:?}, rules={}, digest={:?})",
+            self.inner.name(),
+            self.inner.rules().len(),
+            self.inner.digest()
+        )
+    }
+}
+
+/// The result of `Policy.evaluate`.
+#[pyclass(name = "Evaluation", module = "signoff", frozen)]
+pub struct PyEvaluation {
+    decision: signoff::Decision,
+    trace: Option<Value>,
+}
+
+#[pymethods]
+impl PyEvaluation {
+    /// `"allow"`, `"deny"` or `"approve"`.
+    #[getter]
+    fn effect(&self) -> &'static str {
+        self.decision.effect.as_str()
+    }
+
+    /// The deciding rule ids.
+    #[getter]
+    fn rules(&self) -> Vec<String> {
+        self.decision.rules.clone()
+    }
+
+    /// Why.
+    #[getter]
+    fn reason(&self) -> String {
+        self.decision.reason.clone()
+    }
+
+    /// Digest of the deciding policy.
+    #[getter]
+    fn policy_digest(&self) -> String {
+        self.decision.policy_digest.clone()
+    }
+
+    /// Approval requirements (dict) for an approve decision, else `None`.
+    #[getter]
+    fn approval<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let v = serde_json::to_value(&self.decision.approval).unwrap_or(Value::Null);
+        to_py(py, &v)
+    }
+
+    /// Condition errors met while deciding (they failed closed).
+    #[getter]
+    fn errors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let v = serde_json::to_value(&self.decision.errors).unwrap_or(Value::Null);
+        to_py(py, &v)
+    }
+
+    /// Every rule considered (from `Policy.explain`), else `None`.
+    #[getter]
+    fn trace<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match &self.trace {
+            Some(t) => to_py(py, t),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+
+    /// Everything as a dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let mut v = serde_json::to_value(&self.decision).unwrap_or(Value::Null);
+        if let (Value::Object(m), Some(t)) = (&mut v, &self.trace) {
+            m.insert("trace".into(), t.clone());
+        }
+        to_py(py, &v)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Evaluation(effect={:?}, rules={:?}, reason={:?})",
+            self.decision.effect.as_str(),
+            self.decision.rules,
+            self.decision.reason
+        )
+    }
+}
+
+/// Checks `obj` converts to JSON (used by the Python layer for early errors).
+#[pyfunction]
+pub fn _check_json(obj: &Bound<'_, PyAny>, path: &str) -> PyResult<()> {
+    to_json(obj, path).map(|_| ())
+}
