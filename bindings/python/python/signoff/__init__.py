@@ -111,8 +111,9 @@ class JsonlSink(os.PathLike):  # type: ignore[type-arg]
         return f"JsonlSink({self.path!r})"
 
 
-def _resolve(value: Any, args: tuple, kwargs: dict) -> Any:  # type: ignore[type-arg]
-    return value(*args, **kwargs) if callable(value) else value
+def _resolve(value: Any, arguments: Dict[str, Any]) -> Any:
+    """A guard option: a value, or a callable given the call's arguments by name."""
+    return value(**arguments) if callable(value) else value
 
 
 def _call_with(fn: Callable[..., Any], sig: inspect.Signature, approved: Dict[str, Any]) -> Any:
@@ -152,7 +153,7 @@ class Gate(_NativeGate):
         """Decorates a function so every call is required first.
 
         Each keyword may be a value or a callable receiving the call's
-        arguments. By default the action's args are the call's arguments, and
+        arguments by name (``resource=lambda table, **kw: ...``). By default the action's args are the call's arguments, and
         the function runs with the approved ones (a reviewer may have edited
         them); pass ``args=`` to choose what reviewers see, and the function
         then runs with its original arguments. The outcome is completed on the
@@ -163,20 +164,17 @@ class Gate(_NativeGate):
             sig = inspect.signature(fn)
 
             def spec(a: tuple, kw: dict) -> Dict[str, Any]:  # type: ignore[type-arg]
-                if args is None:
-                    bound = sig.bind(*a, **kw)
-                    bound.apply_defaults()
-                    action_args: Any = dict(bound.arguments)
-                else:
-                    action_args = _resolve(args, a, kw)
+                bound = sig.bind(*a, **kw)
+                bound.apply_defaults()
+                arguments = dict(bound.arguments)
                 return {
-                    "actor": _resolve(actor, a, kw),
-                    "on_behalf_of": _resolve(on_behalf_of, a, kw),
-                    "resource": _resolve(resource, a, kw),
-                    "env": _resolve(env, a, kw),
-                    "justification": _resolve(justification, a, kw),
-                    "context": _resolve(context, a, kw),
-                    "args": action_args,
+                    "actor": _resolve(actor, arguments),
+                    "on_behalf_of": _resolve(on_behalf_of, arguments),
+                    "resource": _resolve(resource, arguments),
+                    "env": _resolve(env, arguments),
+                    "justification": _resolve(justification, arguments),
+                    "context": _resolve(context, arguments),
+                    "args": arguments if args is None else _resolve(args, arguments),
                 }
 
             def run(permit: Permit, a: tuple, kw: dict) -> Any:  # type: ignore[type-arg]
