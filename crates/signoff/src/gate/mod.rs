@@ -203,6 +203,9 @@ impl GateBuilder {
     }
 }
 
+/// Prefix of a cancellation reason that means the approver failed.
+pub const APPROVER_FAILED: &str = "approver failed: ";
+
 enum Started {
     Permit(Permit),
     Pending(String, Option<JoinHandle<Result<(), ApproverError>>>),
@@ -341,6 +344,15 @@ impl Gate {
             .await?
             .map(|r| r.to_request())
             .ok_or_else(|| Error::NotFound(request_id.to_owned()))
+    }
+
+    /// Cancels a pending request (the approver failed, the gate is closing,
+    /// an operator withdrew it). Its waiters get [`Error::Cancelled`], or
+    /// [`Error::Approver`] when `reason` starts with `approver failed: `.
+    /// Does nothing if it is no longer pending.
+    pub async fn cancel(&self, request_id: &str, reason: &str) -> Result<(), Error> {
+        self.transition(request_id, RequestStatus::Cancelled, Vec::new(), None, reason)
+            .await
     }
 
     /// Writes out every audit record sealed so far.
@@ -607,10 +619,19 @@ impl Gate {
                 rules: req.decision.rules,
                 timeout: req.decision.approval.map(|a| a.timeout).unwrap_or_default(),
             }))),
-            RequestStatus::Cancelled => Err(Error::Cancelled {
-                request_id: req.id,
-                reason: resolution.map(|r| r.reason).unwrap_or_default(),
-            }),
+            RequestStatus::Cancelled => {
+                let reason = resolution.map(|r| r.reason).unwrap_or_default();
+                match reason.strip_prefix(APPROVER_FAILED) {
+                    Some(message) => Err(Error::Approver {
+                        request_id: req.id,
+                        message: message.to_owned(),
+                    }),
+                    None => Err(Error::Cancelled {
+                        request_id: req.id,
+                        reason,
+                    }),
+                }
+            }
             RequestStatus::Completed => Err(Error::AlreadyCompleted(action_id)),
             RequestStatus::Pending => {
                 Err(Error::Config("settle called on a pending request".into()))
@@ -658,7 +679,7 @@ impl Gate {
                     };
                     if let Some(message) = failure {
                         guard.request_id = None;
-                        self.transition(request_id, RequestStatus::Cancelled, Vec::new(), None, &format!("approver failed: {message}")).await?;
+                        self.transition(request_id, RequestStatus::Cancelled, Vec::new(), None, &format!("{APPROVER_FAILED}{message}")).await?;
                         return Err(Error::Approver { request_id: request_id.to_owned(), message });
                     }
                 }

@@ -1,0 +1,432 @@
+//! The native module of the Node package `signoff`: conversion and error
+//! mapping over the Rust core, nothing else. Values cross as JSON strings;
+//! the JavaScript layer (`index.js`) validates them with field paths first
+//! and turns errors into `SignoffError` subclasses.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use napi::bindgen_prelude::{Either, Function, Promise};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use serde_json::{Value, json};
+use signoff::audit::{AuditError, ChainHead, Durability, GENESIS, SealedRecord};
+
+/// Marks an error whose message is a JSON description for the JS layer.
+const ERROR_PREFIX: &str = "SIGNOFF_JSON:";
+
+fn raise(info: Value) -> napi::Error {
+    napi::Error::from_reason(format!("{ERROR_PREFIX}{info}"))
+}
+
+fn core_err(e: signoff::Error) -> napi::Error {
+    use signoff::Error as E;
+    let mut info = json!({"code": e.code(), "message": e.to_string()});
+    match &e {
+        E::Denied(d) => {
+            info["rule"] = json!(d.rule());
+            info["rules"] = json!(d.rules);
+            info["reason"] = json!(d.reason);
+            info["voter"] = json!(d.voter());
+            info["comment"] = json!(match &d.by {
+                signoff::DeniedBy::Reviewer { comment, .. } => comment.clone(),
+                _ => None,
+            });
+            info["actionId"] = json!(d.action_id);
+            info["requestId"] = json!(d.request_id);
+        }
+        E::TimedOut(t) => {
+            info["rule"] = json!(t.rules.first());
+            info["rules"] = json!(t.rules);
+            info["reason"] = json!("no decision before the timeout");
+            info["voter"] = Value::Null;
+            info["actionId"] = json!(t.action_id);
+            info["requestId"] = json!(t.request_id);
+        }
+        E::Cancelled { request_id, reason } => {
+            info["reason"] = json!(reason);
+            info["requestId"] = json!(request_id);
+        }
+        E::Approver { request_id, .. } => info["requestId"] = json!(request_id),
+        E::VoteRejected(r) => {
+            info["voter"] = json!(r.voter);
+            info["reason"] = json!(r.reason.code());
+            info["requestId"] = json!(r.request_id);
+        }
+        E::NotFound(id) => info["requestId"] = json!(id),
+        E::NoApprover { rules, .. } => {
+            info["rule"] = json!(rules.first());
+            info["rules"] = json!(rules);
+        }
+        E::Policy(p) => return policy_err(p),
+        _ => {}
+    }
+    raise(info)
+}
+
+fn policy_err(e: &signoff::PolicyError) -> napi::Error {
+    let issues: Vec<Value> = e
+        .issues
+        .iter()
+        .map(|i| {
+            json!({"file": i.file, "line": i.line, "column": i.column, "rule": i.rule,
+                   "field": i.field, "message": i.message})
+        })
+        .collect();
+    raise(json!({
+        "code": "SIGNOFF_POLICY",
+        "message": e.to_string(),
+        "rule": e.issues.first().and_then(|i| i.rule.clone()),
+        "issues": issues,
+    }))
+}
+
+fn invalid(message: String) -> napi::Error {
+    raise(json!({"code": "SIGNOFF_INVALID_ACTION", "message": message}))
+}
+
+fn parse_action(text: &str) -> napi::Result<signoff::Action> {
+    serde_json::from_str(text).map_err(|e| invalid(format!("invalid action: {e}")))
+}
+
+/// A validated, immutable policy.
+#[napi]
+pub struct NativePolicy {
+    inner: signoff::Policy,
+}
+
+#[napi]
+impl NativePolicy {
+    /// Parses a TOML policy.
+    #[napi(factory)]
+    pub fn from_toml(text: String) -> napi::Result<Self> {
+        signoff::Policy::from_toml_str(&text)
+            .map(|inner| NativePolicy { inner })
+            .map_err(|e| policy_err(&e))
+    }
+
+    /// Parses a JSON policy.
+    #[napi(factory)]
+    pub fn from_json(text: String) -> napi::Result<Self> {
+        signoff::Policy::from_json_str(&text)
+            .map(|inner| NativePolicy { inner })
+            .map_err(|e| policy_err(&e))
+    }
+
+    /// Reads a policy file.
+    #[napi(factory)]
+    pub fn from_file(path: String) -> napi::Result<Self> {
+        signoff::Policy::from_file(path)
+            .map(|inner| NativePolicy { inner })
+            .map_err(|e| policy_err(&e))
+    }
+
+    /// The policy name.
+    #[napi(getter)]
+    pub fn name(&self) -> String {
+        self.inner.name().to_owned()
+    }
+
+    /// `blake3:<hex>` of the canonical form.
+    #[napi(getter)]
+    pub fn digest(&self) -> String {
+        self.inner.digest().to_owned()
+    }
+
+    /// Rule ids in order.
+    #[napi(getter)]
+    pub fn rules(&self) -> Vec<String> {
+        self.inner.rules().iter().map(|r| r.id().to_owned()).collect()
+    }
+
+    /// Decides an action (JSON); returns the decision as JSON, with `trace`
+    /// when `explain` is set.
+    #[napi]
+    pub fn evaluate(&self, action: String, now: Option<String>, explain: bool) -> napi::Result<String> {
+        let action = parse_action(&action)?;
+        let now = now
+            .map(|t| signoff::policy::parse_timestamp(&t).map_err(invalid))
+            .transpose()?;
+        let value = if explain {
+            let e = match now {
+                Some(t) => self.inner.explain_at(&action, t),
+                None => self.inner.explain(&action),
+            };
+            let mut v = serde_json::to_value(&e.decision).unwrap_or(Value::Null);
+            v["trace"] = serde_json::to_value(&e.trace).unwrap_or(Value::Null);
+            v
+        } else {
+            let d = match now {
+                Some(t) => self.inner.evaluate_at(&action, t).decision(),
+                None => self.inner.evaluate(&action).decision(),
+            };
+            serde_json::to_value(&d).unwrap_or(Value::Null)
+        };
+        Ok(value.to_string())
+    }
+}
+
+/// Hands approval requests to the JavaScript approver (fire and forget: its
+/// votes come back through `vote`, its failures through `failRequest`).
+struct JsApprover {
+    dispatch: ThreadsafeFunction<String, (), String, napi::Status, false, true>,
+}
+
+#[async_trait]
+impl signoff::Approver for JsApprover {
+    async fn review(
+        &self,
+        request: signoff::ApprovalRequest,
+        _votes: signoff::VoteSender,
+    ) -> Result<(), signoff::ApproverError> {
+        let text = serde_json::to_string(&request)
+            .map_err(|e| signoff::ApproverError::new(e.to_string()))?;
+        match self.dispatch.call(text, ThreadsafeFunctionCallMode::NonBlocking) {
+            napi::Status::Ok => Ok(()),
+            status => Err(signoff::ApproverError::new(format!(
+                "could not reach the JavaScript approver: {status}"
+            ))),
+        }
+    }
+}
+
+/// A JavaScript object with `append(lines)` as an audit sink.
+struct JsSink {
+    append: ThreadsafeFunction<Vec<String>, Promise<()>, Vec<String>, napi::Status, false, true>,
+}
+
+#[async_trait]
+impl signoff::AuditSink for JsSink {
+    async fn head(&self) -> Result<ChainHead, AuditError> {
+        Ok(ChainHead {
+            stream: None,
+            seq: 0,
+            hash: GENESIS.to_owned(),
+            recovered: None,
+        })
+    }
+
+    async fn append(&self, records: &[SealedRecord]) -> Result<(), AuditError> {
+        let lines: Vec<String> = records.iter().map(|r| r.line.clone()).collect();
+        let promise = self
+            .append
+            .call_async(lines)
+            .await
+            .map_err(|e| AuditError::Write(format!("the JavaScript sink threw: {e}")))?;
+        promise
+            .await
+            .map_err(|e| AuditError::Write(format!("the JavaScript sink failed: {e}")))
+    }
+
+    fn describe(&self) -> String {
+        "javascript".to_owned()
+    }
+}
+
+/// The gate.
+#[napi]
+pub struct NativeGate {
+    gate: signoff::Gate,
+}
+
+fn permit_of(p: signoff::Permit) -> NativePermit {
+    let info = json!({
+        "actionId": p.action_id(),
+        "requestId": p.request_id(),
+        "name": p.name(),
+        "args": p.args(),
+        "argsDigest": p.args_digest(),
+        "actionDigest": p.action_digest(),
+        "approvedBy": p.approved_by(),
+        "expiresAt": p.expires_at().to_rfc3339(),
+    })
+    .to_string();
+    NativePermit {
+        inner: Arc::new(Mutex::new(Some(p))),
+        handle: tokio::runtime::Handle::try_current().ok(),
+        info,
+    }
+}
+
+#[napi]
+impl NativeGate {
+    /// Builds a gate. `options` is JSON: `{audit, durability, stream,
+    /// approver: "js" | "queue" | "terminal" | null, permitTtlMs}`.
+    #[napi(constructor)]
+    pub fn new(
+        policy: &NativePolicy,
+        options: String,
+        dispatch: Option<Function<'_, String, ()>>,
+        sink: Option<Function<'_, Vec<String>, Promise<()>>>,
+    ) -> napi::Result<Self> {
+        let config = |m: String| raise(json!({"code": "SIGNOFF_CONFIG", "message": m}));
+        let options: Value = serde_json::from_str(&options).map_err(|e| config(e.to_string()))?;
+        let durability: Durability = options["durability"]
+            .as_str()
+            .unwrap_or("group")
+            .parse()
+            .map_err(config)?;
+        let mut b = signoff::Gate::builder().policy(policy.inner.clone());
+        match options["approver"].as_str() {
+            Some("js") => {
+                let dispatch = dispatch
+                    .ok_or_else(|| config("a JavaScript approver needs a dispatch function".into()))?
+                    .build_threadsafe_function::<String>()
+                    .callee_handled::<false>()
+                    .weak::<true>()
+                    .build()?;
+                b = b.approver(JsApprover { dispatch });
+            }
+            Some("queue") => b = b.approver(signoff::Queue),
+            Some("terminal") => b = b.approver(signoff::Terminal::new()),
+            Some(other) => return Err(config(format!("unknown approver `{other}`"))),
+            None => {}
+        }
+        if let Some(path) = options["audit"].as_str() {
+            let sink = signoff::JsonlSink::open_with(path, durability).map_err(|e| {
+                raise(json!({"code": "SIGNOFF_AUDIT", "message": e.to_string()}))
+            })?;
+            b = b.audit(sink);
+        }
+        if let Some(sink) = sink {
+            let append = sink
+                .build_threadsafe_function::<Vec<String>>()
+                .callee_handled::<false>()
+                .weak::<true>()
+                .build()?;
+            b = b.audit(JsSink { append });
+        }
+        if let Some(s) = options["stream"].as_str() {
+            b = b.stream(s);
+        }
+        if let Some(ms) = options["permitTtlMs"].as_u64() {
+            b = b.permit_ttl(std::time::Duration::from_millis(ms));
+        }
+        Ok(NativeGate {
+            gate: b.build().map_err(core_err)?,
+        })
+    }
+
+    /// Replaces the policy atomically.
+    #[napi]
+    pub fn set_policy(&self, policy: &NativePolicy) {
+        self.gate.set_policy(policy.inner.clone());
+    }
+
+    /// The current policy.
+    #[napi(getter)]
+    pub fn policy(&self) -> NativePolicy {
+        NativePolicy {
+            inner: self.gate.policy(),
+        }
+    }
+
+    /// Decides, waiting for reviewers where the policy asks.
+    #[napi]
+    pub async fn require(&self, action: String) -> napi::Result<NativePermit> {
+        let action = parse_action(&action)?;
+        self.gate.require(action).await.map(permit_of).map_err(core_err)
+    }
+
+    /// Decides at once: a permit, or the pending request id.
+    #[napi]
+    pub async fn submit(&self, action: String) -> napi::Result<Either<NativePermit, String>> {
+        let action = parse_action(&action)?;
+        match self.gate.submit(action).await.map_err(core_err)? {
+            signoff::Submission::Permitted(p) => Ok(Either::A(permit_of(p))),
+            signoff::Submission::Pending { request_id } => Ok(Either::B(request_id)),
+        }
+    }
+
+    /// Waits for a submitted request.
+    #[napi]
+    pub async fn resume(&self, request_id: String) -> napi::Result<NativePermit> {
+        self.gate.resume(&request_id).await.map(permit_of).map_err(core_err)
+    }
+
+    /// Casts a vote (JSON); returns the request's status after it.
+    #[napi]
+    pub async fn vote(&self, request_id: String, vote: String) -> napi::Result<String> {
+        let vote: signoff::Vote =
+            serde_json::from_str(&vote).map_err(|e| invalid(format!("invalid vote: {e}")))?;
+        match self.gate.vote(&request_id, vote).await.map_err(core_err)? {
+            signoff::VoteOutcome::Counted(s) | signoff::VoteOutcome::Duplicate(s) => {
+                Ok(s.as_str().to_owned())
+            }
+        }
+    }
+
+    /// Requests waiting for votes, as JSON.
+    #[napi]
+    pub async fn pending(&self) -> napi::Result<String> {
+        let list = self.gate.pending().await.map_err(core_err)?;
+        Ok(serde_json::to_string(&list).unwrap_or_default())
+    }
+
+    /// One request, as JSON.
+    #[napi]
+    pub async fn request(&self, request_id: String) -> napi::Result<String> {
+        let r = self.gate.request(&request_id).await.map_err(core_err)?;
+        Ok(serde_json::to_string(&r).unwrap_or_default())
+    }
+
+    /// Reports a JavaScript approver's failure: the request fails closed.
+    #[napi]
+    pub async fn fail_request(&self, request_id: String, message: String) -> napi::Result<()> {
+        let reason = format!("{}{message}", signoff::gate::APPROVER_FAILED);
+        self.gate.cancel(&request_id, &reason).await.map_err(core_err)
+    }
+
+    /// Cancels every pending request (their waiters reject with
+    /// `SIGNOFF_CANCELLED`) and writes out the audit trail.
+    #[napi]
+    pub async fn close(&self) -> napi::Result<()> {
+        for r in self.gate.pending().await.map_err(core_err)? {
+            self.gate
+                .cancel(&r.id, "the gate was closed")
+                .await
+                .map_err(core_err)?;
+        }
+        self.gate.close().await.map_err(core_err)
+    }
+}
+
+/// Permission to run one action, used once.
+#[napi]
+pub struct NativePermit {
+    inner: Arc<Mutex<Option<signoff::Permit>>>,
+    handle: Option<tokio::runtime::Handle>,
+    info: String,
+}
+
+#[napi]
+impl NativePermit {
+    /// The permit's fields as JSON.
+    #[napi(getter)]
+    pub fn info(&self) -> String {
+        self.info.clone()
+    }
+
+    /// Records the outcome; the permit is used up.
+    #[napi]
+    pub async fn complete(&self, ok: bool, detail: Option<String>) -> napi::Result<()> {
+        let permit = self.inner.lock().ok().and_then(|mut p| p.take()).ok_or_else(|| {
+            raise(json!({"code": "SIGNOFF_USED", "message": "the permit was already completed"}))
+        })?;
+        permit
+            .complete(signoff::Outcome { ok, detail })
+            .await
+            .map_err(core_err)
+    }
+}
+
+impl Drop for NativePermit {
+    fn drop(&mut self) {
+        // an uncompleted permit records `action.abandoned`: that needs the runtime
+        let permit = self.inner.lock().ok().and_then(|mut p| p.take());
+        if let (Some(p), Some(h)) = (permit, &self.handle) {
+            let _guard = h.enter();
+            drop(p);
+        }
+    }
+}
