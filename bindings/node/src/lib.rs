@@ -136,13 +136,22 @@ impl NativePolicy {
     /// Rule ids in order.
     #[napi(getter)]
     pub fn rules(&self) -> Vec<String> {
-        self.inner.rules().iter().map(|r| r.id().to_owned()).collect()
+        self.inner
+            .rules()
+            .iter()
+            .map(|r| r.id().to_owned())
+            .collect()
     }
 
     /// Decides an action (JSON); returns the decision as JSON, with `trace`
     /// when `explain` is set.
     #[napi]
-    pub fn evaluate(&self, action: String, now: Option<String>, explain: bool) -> napi::Result<String> {
+    pub fn evaluate(
+        &self,
+        action: String,
+        now: Option<String>,
+        explain: bool,
+    ) -> napi::Result<String> {
         let action = parse_action(&action)?;
         let now = now
             .map(|t| signoff::policy::parse_timestamp(&t).map_err(invalid))
@@ -181,7 +190,10 @@ impl signoff::Approver for JsApprover {
     ) -> Result<(), signoff::ApproverError> {
         let text = serde_json::to_string(&request)
             .map_err(|e| signoff::ApproverError::new(e.to_string()))?;
-        match self.dispatch.call(text, ThreadsafeFunctionCallMode::NonBlocking) {
+        match self
+            .dispatch
+            .call(text, ThreadsafeFunctionCallMode::NonBlocking)
+        {
             napi::Status::Ok => Ok(()),
             status => Err(signoff::ApproverError::new(format!(
                 "could not reach the JavaScript approver: {status}"
@@ -270,7 +282,9 @@ impl NativeGate {
         match options["approver"].as_str() {
             Some("js") => {
                 let dispatch = dispatch
-                    .ok_or_else(|| config("a JavaScript approver needs a dispatch function".into()))?
+                    .ok_or_else(|| {
+                        config("a JavaScript approver needs a dispatch function".into())
+                    })?
                     .build_threadsafe_function::<String>()
                     .callee_handled::<false>()
                     .weak::<true>()
@@ -283,9 +297,8 @@ impl NativeGate {
             None => {}
         }
         if let Some(path) = options["audit"].as_str() {
-            let sink = signoff::JsonlSink::open_with(path, durability).map_err(|e| {
-                raise(json!({"code": "SIGNOFF_AUDIT", "message": e.to_string()}))
-            })?;
+            let sink = signoff::JsonlSink::open_with(path, durability)
+                .map_err(|e| raise(json!({"code": "SIGNOFF_AUDIT", "message": e.to_string()})))?;
             b = b.audit(sink);
         }
         if let Some(sink) = sink {
@@ -325,7 +338,11 @@ impl NativeGate {
     #[napi]
     pub async fn require(&self, action: String) -> napi::Result<NativePermit> {
         let action = parse_action(&action)?;
-        self.gate.require(action).await.map(permit_of).map_err(core_err)
+        self.gate
+            .require(action)
+            .await
+            .map(permit_of)
+            .map_err(core_err)
     }
 
     /// Decides at once: a permit, or the pending request id.
@@ -341,7 +358,11 @@ impl NativeGate {
     /// Waits for a submitted request.
     #[napi]
     pub async fn resume(&self, request_id: String) -> napi::Result<NativePermit> {
-        self.gate.resume(&request_id).await.map(permit_of).map_err(core_err)
+        self.gate
+            .resume(&request_id)
+            .await
+            .map(permit_of)
+            .map_err(core_err)
     }
 
     /// Casts a vote (JSON); returns the request's status after it.
@@ -374,7 +395,10 @@ impl NativeGate {
     #[napi]
     pub async fn fail_request(&self, request_id: String, message: String) -> napi::Result<()> {
         let reason = format!("{}{message}", signoff::gate::APPROVER_FAILED);
-        self.gate.cancel(&request_id, &reason).await.map_err(core_err)
+        self.gate
+            .cancel(&request_id, &reason)
+            .await
+            .map_err(core_err)
     }
 
     /// Cancels every pending request (their waiters reject with
@@ -410,9 +434,16 @@ impl NativePermit {
     /// Records the outcome; the permit is used up.
     #[napi]
     pub async fn complete(&self, ok: bool, detail: Option<String>) -> napi::Result<()> {
-        let permit = self.inner.lock().ok().and_then(|mut p| p.take()).ok_or_else(|| {
-            raise(json!({"code": "SIGNOFF_USED", "message": "the permit was already completed"}))
-        })?;
+        let permit = self
+            .inner
+            .lock()
+            .ok()
+            .and_then(|mut p| p.take())
+            .ok_or_else(|| {
+                raise(
+                    json!({"code": "SIGNOFF_USED", "message": "the permit was already completed"}),
+                )
+            })?;
         permit
             .complete(signoff::Outcome { ok, detail })
             .await

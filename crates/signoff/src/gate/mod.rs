@@ -351,8 +351,14 @@ impl Gate {
     /// [`Error::Approver`] when `reason` starts with `approver failed: `.
     /// Does nothing if it is no longer pending.
     pub async fn cancel(&self, request_id: &str, reason: &str) -> Result<(), Error> {
-        self.transition(request_id, RequestStatus::Cancelled, Vec::new(), None, reason)
-            .await
+        self.transition(
+            request_id,
+            RequestStatus::Cancelled,
+            Vec::new(),
+            None,
+            reason,
+        )
+        .await
     }
 
     /// Writes out every audit record sealed so far.
