@@ -129,6 +129,54 @@ function toJson(value, path, seen = new Set(), depth = 0) {
   }
 }
 
+/**
+ * Checks a value is exact JSON without copying it; returns true when it
+ * holds a BigInt (which `toJson` must convert). Throws like `toJson`.
+ */
+function checkJson(value, path, seen, depth) {
+  if (depth > MAX_DEPTH) throw new TypeError(`\`${path}\` nests deeper than ${MAX_DEPTH} levels`)
+  switch (typeof value) {
+    case 'boolean':
+    case 'string':
+      return false
+    case 'number':
+      if (!Number.isFinite(value)) throw new TypeError(`\`${path}\` is ${value}, which JSON cannot hold`)
+      return false
+    case 'object':
+      break
+    default:
+      // bigint (converted by toJson, or refused there), undefined, function, symbol
+      if (typeof value === 'bigint') return true
+      toJson(value, path)
+      return false
+  }
+  if (value === null) return false
+  if (seen.has(value)) throw new TypeError(`\`${path}\` refers back to itself (a cycle)`)
+  seen.add(value)
+  let bigint = false
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) bigint = checkJson(value[i], `${path}[${i}]`, seen, depth + 1) || bigint
+  } else {
+    const proto = Object.getPrototypeOf(value)
+    if (proto !== Object.prototype && proto !== null) {
+      const kind = (value.constructor && value.constructor.name) || 'object'
+      throw new TypeError(`\`${path}\` is a ${kind}, which is not plain JSON (use objects, arrays, strings, numbers, booleans or null)`)
+    }
+    for (const key in value) {
+      if (Object.prototype.hasOwnProperty.call(value, key)) {
+        bigint = checkJson(value[key], `${path}.${key}`, seen, depth + 1) || bigint
+      }
+    }
+  }
+  seen.delete(value)
+  return bigint
+}
+
+/** Exact JSON of an args/context object: checked in place, copied only for BigInts. */
+function jsonObject(value, path) {
+  return checkJson(value, path, new Set(), 0) ? toJson(value, path) : value
+}
+
 const ACTION_FIELDS = {
   name: 'name',
   actor: 'actor',
@@ -155,7 +203,7 @@ function actionJson(action) {
     if (value === undefined || value === null) continue
     if (key === 'args' || key === 'context') {
       if (typeof value !== 'object' || Array.isArray(value)) throw new TypeError(`\`${key}\` must be an object`)
-      out[field] = toJson(value, key)
+      out[field] = jsonObject(value, key)
     } else if (typeof value !== 'string') {
       throw new TypeError(`\`${key}\` must be a string`)
     } else {
@@ -226,8 +274,9 @@ class Policy {
 
 /** Permission to run one action, used once. */
 class Permit {
-  constructor(inner) {
+  constructor(inner, inline = false) {
     this._native = inner
+    this._inline = inline
     const info = JSON.parse(inner.info)
     this.actionId = info.actionId
     this.requestId = info.requestId
@@ -242,6 +291,13 @@ class Permit {
   complete(outcome = {}) {
     const ok = outcome.ok !== false
     const detail = outcome.detail == null ? null : String(outcome.detail)
+    if (this._inline) {
+      try {
+        return Promise.resolve(this._native.completeNow(ok, detail))
+      } catch (err) {
+        return Promise.reject(translate(err))
+      }
+    }
     return call(this._native.complete(ok, detail))
   }
 }
@@ -257,7 +313,7 @@ function voteJson(vote) {
     throw new TypeError(`verdict must be "approve" or "deny", not ${JSON.stringify(out.verdict)}`)
   }
   if (vote.comment != null) out.comment = String(vote.comment)
-  if (vote.args != null) out.args = toJson(vote.args, 'args')
+  if (vote.args != null) out.args = jsonObject(vote.args, 'args')
   if (vote.argsDigest != null) out.args_digest = vote.argsDigest
   return JSON.stringify(out)
 }
@@ -286,6 +342,10 @@ class Gate {
       if (typeof audit.append !== 'function') throw new TypeError('audit must be a path or an object with append(lines)')
       sink = (lines) => Promise.resolve().then(() => audit.append(lines))
     }
+    // Writes that never block for long (os-buffered, or no file) may run on
+    // this thread, skipping two thread hops; a JS sink must not (it needs
+    // this thread), and fsync modes must not stall the event loop.
+    this._inline = sink === null && (auditPath === null || durability === 'os-buffered')
     this._native = sync(
       () =>
         new native.NativeGate(
@@ -323,7 +383,13 @@ class Gate {
   }
   /** Decides whether the action may run now, waiting for reviewers where the policy asks. */
   async require(action) {
-    return new Permit(await call(this._native.require(actionJson(action))))
+    const json = actionJson(action)
+    if (this._inline) {
+      const out = sync(() => this._native.submitNow(json))
+      if (typeof out !== 'string') return new Permit(out, true)
+      return new Permit(await call(this._native.resume(out)), true)
+    }
+    return new Permit(await call(this._native.require(json)))
   }
   /** Decides at once: `{ permit }` or `{ pending: requestId }`; denial throws. */
   async submit(action) {

@@ -89,6 +89,14 @@ fn parse_action(text: &str) -> napi::Result<signoff::Action> {
     serde_json::from_str(text).map_err(|e| invalid(format!("invalid action: {e}")))
 }
 
+#[derive(serde::Serialize)]
+struct LeanDecision<'a> {
+    effect: &'a str,
+    rules: Vec<&'a str>,
+    reason: String,
+    policy_digest: &'a str,
+}
+
 /// A validated, immutable policy.
 #[napi]
 pub struct NativePolicy {
@@ -165,11 +173,21 @@ impl NativePolicy {
             v["trace"] = serde_json::to_value(&e.trace).unwrap_or(Value::Null);
             v
         } else {
-            let d = match now {
-                Some(t) => self.inner.evaluate_at(&action, t).decision(),
-                None => self.inner.evaluate(&action).decision(),
+            let eval = match now {
+                Some(t) => self.inner.evaluate_at(&action, t),
+                None => self.inner.evaluate(&action),
             };
-            serde_json::to_value(&d).unwrap_or(Value::Null)
+            // the common allow/deny case without building an owned Decision
+            if eval.effect() != signoff::Effect::Approve && eval.errors().next().is_none() {
+                let lean = LeanDecision {
+                    effect: eval.effect().as_str(),
+                    rules: eval.rule_ids(),
+                    reason: eval.reason(),
+                    policy_digest: self.inner.digest(),
+                };
+                return serde_json::to_string(&lean).map_err(|e| invalid(e.to_string()));
+            }
+            serde_json::to_value(eval.decision()).unwrap_or(Value::Null)
         };
         Ok(value.to_string())
     }
@@ -355,6 +373,21 @@ impl NativeGate {
         }
     }
 
+    /// `submit` run on the calling thread: no thread hop. For gates whose
+    /// audit writes never block for long (os-buffered or none), where it
+    /// cannot stall the event loop.
+    #[napi]
+    pub fn submit_now(&self, action: String) -> napi::Result<Either<NativePermit, String>> {
+        let action = parse_action(&action)?;
+        let gate = self.gate.clone();
+        match napi::bindgen_prelude::block_on(async move { gate.submit(action).await })
+            .map_err(core_err)?
+        {
+            signoff::Submission::Permitted(p) => Ok(Either::A(permit_of(p))),
+            signoff::Submission::Pending { request_id } => Ok(Either::B(request_id)),
+        }
+    }
+
     /// Waits for a submitted request.
     #[napi]
     pub async fn resume(&self, request_id: String) -> napi::Result<NativePermit> {
@@ -448,6 +481,28 @@ impl NativePermit {
             .complete(signoff::Outcome { ok, detail })
             .await
             .map_err(core_err)
+    }
+}
+
+#[napi]
+impl NativePermit {
+    /// `complete` run on the calling thread (see `submitNow`).
+    #[napi]
+    pub fn complete_now(&self, ok: bool, detail: Option<String>) -> napi::Result<()> {
+        let permit = self
+            .inner
+            .lock()
+            .ok()
+            .and_then(|mut p| p.take())
+            .ok_or_else(|| {
+                raise(
+                    json!({"code": "SIGNOFF_USED", "message": "the permit was already completed"}),
+                )
+            })?;
+        napi::bindgen_prelude::block_on(async move {
+            permit.complete(signoff::Outcome { ok, detail }).await
+        })
+        .map_err(core_err)
     }
 }
 

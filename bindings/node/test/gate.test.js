@@ -182,3 +182,17 @@ test('ESM import gives the same classes', async () => {
   assert.equal(esm.Gate, Gate)
   assert.equal(esm.default.Policy, signoff.Policy)
 })
+
+test('the os-buffered fast path decides, waits for approvals, and writes a verifiable trail', async () => {
+  const trail = tmpTrail()
+  const gate = new Gate({ policy: policy(), audit: trail, durability: 'os-buffered', approver: approving() })
+  const permits = await Promise.all(Array.from({ length: 200 }, (_, i) => gate.require({ name: 'db.query', actor: 'agent:bot', args: { i } })))
+  await Promise.all(permits.map((p) => p.complete()))
+  const approved = await gate.require(exportAction())
+  assert.equal(approved.approvedBy.length, 2)
+  await approved.complete()
+  await assert.rejects(gate.require({ name: 'sql.exec', actor: 'agent:bot', args: { sql: 'drop table t' } }), DeniedError)
+  await gate.close()
+  const out = execFileSync(cli(), ['audit', 'verify', trail], { encoding: 'utf8' })
+  assert.match(out, /ok — 6\d\d records/)
+})

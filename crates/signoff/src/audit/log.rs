@@ -262,10 +262,44 @@ impl ChainWriter {
         Ok(s.seq)
     }
 
+    /// Writes the pending batch on the caller's own thread when no flusher
+    /// runs and the sink can write at once. There is no await point between
+    /// taking the batch and recording it durable, so a caller that stops
+    /// waiting cannot leave it half written.
+    fn try_write_inline(&self) -> Result<bool, AuditError> {
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| AuditError::Poisoned("audit state lock poisoned".into()))?;
+        if s.flushing || s.pending.is_empty() {
+            return Ok(false);
+        }
+        let Some(result) = self.sink.append_now(&s.pending) else {
+            return Ok(false);
+        };
+        let last = s.pending.last().map_or(0, |r| r.record.seq);
+        s.pending.clear();
+        drop(s);
+        match result {
+            Ok(()) => {
+                self.durable.fetch_max(last, Ordering::AcqRel);
+                self.flushed.notify_waiters();
+                Ok(true)
+            }
+            Err(e) => {
+                self.poison(format!("{}: {e}", self.sink.describe()));
+                Err(e)
+            }
+        }
+    }
+
     async fn wait_durable(self: &Arc<Self>, ticket: u64) -> Result<(), AuditError> {
         loop {
             self.check_poison()?;
             if self.durable.load(Ordering::Acquire) >= ticket {
+                return Ok(());
+            }
+            if self.try_write_inline()? && self.durable.load(Ordering::Acquire) >= ticket {
                 return Ok(());
             }
             let notified = self.flushed.notified();
@@ -329,7 +363,7 @@ impl ChainWriter {
             };
             match self.sink.append(&batch).await {
                 Ok(()) => {
-                    self.durable.store(last, Ordering::Release);
+                    self.durable.fetch_max(last, Ordering::AcqRel);
                     self.flushed.notify_waiters();
                 }
                 Err(e) => {

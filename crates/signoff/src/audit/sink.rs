@@ -57,10 +57,21 @@ pub trait AuditSink: Send + Sync {
 
     /// A short name for errors and logs (`jsonl:/var/log/signoff.jsonl`).
     fn describe(&self) -> String;
+
+    /// Writes `records` at once, without blocking for long (no fsync, no
+    /// network), when this sink can; `None` when it cannot, and the records
+    /// go through [`AuditSink::append`] on the flusher task instead. Lets a
+    /// lone caller skip the task hop in `os-buffered` mode.
+    fn append_now(&self, _records: &[SealedRecord]) -> Option<Result<(), AuditError>> {
+        None
+    }
 }
 
 #[async_trait]
 impl<T: AuditSink + ?Sized> AuditSink for Arc<T> {
+    fn append_now(&self, records: &[SealedRecord]) -> Option<Result<(), AuditError>> {
+        (**self).append_now(records)
+    }
     async fn head(&self) -> Result<ChainHead, AuditError> {
         (**self).head().await
     }
