@@ -467,8 +467,17 @@ impl NativePermit {
     /// Records the outcome; the permit is used up.
     #[napi]
     pub async fn complete(&self, ok: bool, detail: Option<String>) -> napi::Result<()> {
-        let permit = self
-            .inner
+        let permit = self.take()?;
+        permit
+            .complete(signoff::Outcome { ok, detail })
+            .await
+            .map_err(core_err)
+    }
+}
+
+impl NativePermit {
+    fn take(&self) -> napi::Result<signoff::Permit> {
+        self.inner
             .lock()
             .ok()
             .and_then(|mut p| p.take())
@@ -476,11 +485,7 @@ impl NativePermit {
                 raise(
                     json!({"code": "SIGNOFF_USED", "message": "the permit was already completed"}),
                 )
-            })?;
-        permit
-            .complete(signoff::Outcome { ok, detail })
-            .await
-            .map_err(core_err)
+            })
     }
 }
 
@@ -489,16 +494,7 @@ impl NativePermit {
     /// `complete` run on the calling thread (see `submitNow`).
     #[napi]
     pub fn complete_now(&self, ok: bool, detail: Option<String>) -> napi::Result<()> {
-        let permit = self
-            .inner
-            .lock()
-            .ok()
-            .and_then(|mut p| p.take())
-            .ok_or_else(|| {
-                raise(
-                    json!({"code": "SIGNOFF_USED", "message": "the permit was already completed"}),
-                )
-            })?;
+        let permit = self.take()?;
         napi::bindgen_prelude::block_on(async move {
             permit.complete(signoff::Outcome { ok, detail }).await
         })

@@ -113,28 +113,21 @@ impl PyPolicy {
         context: Option<&Bound<'_, PyAny>>,
         now: Option<&str>,
     ) -> PyResult<PyEvaluation> {
-        let action = build_action(
-            name,
-            actor,
-            on_behalf_of,
-            resource,
-            env,
-            args,
-            justification,
-            context,
-            None,
-        )?;
-        let decision = match now {
-            Some(t) => {
-                let t = signoff::policy::parse_timestamp(t).map_err(InvalidAction::new_err)?;
-                self.inner.evaluate_at(&action, t).decision()
-            }
-            None => self.inner.evaluate(&action).decision(),
-        };
-        Ok(PyEvaluation {
-            decision,
-            trace: None,
-        })
+        self.decide(
+            build_action(
+                name,
+                actor,
+                on_behalf_of,
+                resource,
+                env,
+                args,
+                justification,
+                context,
+                None,
+            )?,
+            now,
+            false,
+        )
     }
 
     /// Like `evaluate`, with `trace`: every rule and why it did or did not match.
@@ -155,30 +148,21 @@ impl PyPolicy {
         context: Option<&Bound<'_, PyAny>>,
         now: Option<&str>,
     ) -> PyResult<PyEvaluation> {
-        let action = build_action(
-            name,
-            actor,
-            on_behalf_of,
-            resource,
-            env,
-            args,
-            justification,
-            context,
-            None,
-        )?;
-        let explanation = match now {
-            Some(t) => {
-                let t = signoff::policy::parse_timestamp(t).map_err(InvalidAction::new_err)?;
-                self.inner.explain_at(&action, t)
-            }
-            None => self.inner.explain(&action),
-        };
-        let trace = serde_json::to_value(&explanation.trace)
-            .map_err(|e| InvalidAction::new_err(e.to_string()))?;
-        Ok(PyEvaluation {
-            decision: explanation.decision,
-            trace: Some(trace),
-        })
+        self.decide(
+            build_action(
+                name,
+                actor,
+                on_behalf_of,
+                resource,
+                env,
+                args,
+                justification,
+                context,
+                None,
+            )?,
+            now,
+            true,
+        )
     }
 
     fn __repr__(&self) -> String {
@@ -188,6 +172,40 @@ impl PyPolicy {
             self.inner.rules().len(),
             self.inner.digest()
         )
+    }
+}
+
+impl PyPolicy {
+    /// Evaluates (or, with `explain`, explains) at `now` or the current time.
+    fn decide(
+        &self,
+        action: signoff::Action,
+        now: Option<&str>,
+        explain: bool,
+    ) -> PyResult<PyEvaluation> {
+        let now = now
+            .map(|t| signoff::policy::parse_timestamp(t).map_err(InvalidAction::new_err))
+            .transpose()?;
+        if !explain {
+            let decision = match now {
+                Some(t) => self.inner.evaluate_at(&action, t).decision(),
+                None => self.inner.evaluate(&action).decision(),
+            };
+            return Ok(PyEvaluation {
+                decision,
+                trace: None,
+            });
+        }
+        let explanation = match now {
+            Some(t) => self.inner.explain_at(&action, t),
+            None => self.inner.explain(&action),
+        };
+        let trace = serde_json::to_value(&explanation.trace)
+            .map_err(|e| InvalidAction::new_err(e.to_string()))?;
+        Ok(PyEvaluation {
+            decision: explanation.decision,
+            trace: Some(trace),
+        })
     }
 }
 

@@ -14,58 +14,7 @@ import signoff
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 
-POLICY = r"""
-[policy]
-name = "python-tests"
-default = "deny"
-
-[groups]
-data-owners = ["user:carol@example.com", "user:dan@example.com", "user:alice@example.com"]
-
-[[rules]]
-id = "reads"
-effect = "allow"
-actions = ["db.query"]
-
-[[rules]]
-id = "no-drop"
-effect = "deny"
-actions = ["sql.exec"]
-when = 'args.sql.matches("(?i)drop\\s+table")'
-reason = "destructive DDL is never run by agents"
-
-[[rules]]
-id = "export"
-effect = "approve"
-actions = ["db.export"]
-when = "args.rows > 1000"
-approvers = "data-owners"
-min_approvals = 2
-timeout = "20s"
-allow_edit = true
-redact = ["args.password"]
-reason = "bulk export of production data"
-
-[[rules]]
-id = "export-huge"
-effect = "deny"
-actions = ["db.export"]
-when = "args.rows > 1000000"
-reason = "too much data"
-
-[[rules]]
-id = "small-export"
-effect = "allow"
-actions = ["db.export"]
-when = "args.rows <= 1000"
-
-[[rules]]
-id = "quick"
-effect = "approve"
-actions = ["ops.restart"]
-approvers = "data-owners"
-timeout = "300ms"
-"""
+POLICY = (ROOT / "tests" / "fixtures" / "bindings-gate.toml").read_text()
 
 
 @pytest.fixture

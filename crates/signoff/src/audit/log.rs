@@ -77,6 +77,20 @@ struct ChainState {
     last_checkpoint: Instant,
 }
 
+impl ChainState {
+    /// Links `r` after the chain's last record, seals it and queues it.
+    fn chain(&mut self, mut r: AuditRecord, ts: &str) {
+        self.seq += 1;
+        r.seq = self.seq;
+        ts.clone_into(&mut r.ts);
+        r.stream.clone_from(&self.stream);
+        r.prev = std::mem::take(&mut self.prev);
+        let line = r.to_line();
+        self.prev.clone_from(&r.hash);
+        self.pending.push(SealedRecord { record: r, line });
+    }
+}
+
 impl AuditLog {
     /// A log writing to `sinks` (none: records go nowhere and nothing waits).
     pub fn new(
@@ -231,15 +245,8 @@ impl ChainWriter {
             .map_err(|_| AuditError::Poisoned("audit state lock poisoned".into()))?;
         // taken under the lock, so timestamps never go backwards along the chain
         let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        for mut r in records {
-            s.seq += 1;
-            r.seq = s.seq;
-            r.ts.clone_from(&ts);
-            r.stream.clone_from(&s.stream);
-            r.prev = std::mem::take(&mut s.prev);
-            let line = r.to_line();
-            s.prev.clone_from(&r.hash);
-            s.pending.push(SealedRecord { record: r, line });
+        for r in records {
+            s.chain(r, &ts);
             s.since_checkpoint += 1;
         }
         if let Some(cp) = &self.checkpoint
@@ -248,14 +255,7 @@ impl ChainWriter {
             let message = checkpoint_message(&s.stream, s.seq, &s.prev);
             let mut r = AuditRecord::new(Event::AuditCheckpoint);
             r.signature = Some(hex::encode(cp.key.sign(&message).to_bytes()));
-            s.seq += 1;
-            r.seq = s.seq;
-            r.ts.clone_from(&ts);
-            r.stream.clone_from(&s.stream);
-            r.prev = std::mem::take(&mut s.prev);
-            let line = r.to_line();
-            s.prev.clone_from(&r.hash);
-            s.pending.push(SealedRecord { record: r, line });
+            s.chain(r, &ts);
             s.since_checkpoint = 0;
             s.last_checkpoint = Instant::now();
         }
