@@ -19,19 +19,33 @@ const action = { name: 'db.query', actor: 'agent:bench', env: 'prod', args: { ro
 const trail = path.join(os.tmpdir(), `signoff-node-bench-${process.pid}.jsonl`)
 const gate = new Gate({ policy, audit: trail, durability: 'os-buffered' })
 
+const ROUNDS = 9
+
+function summary(label, samples) {
+  const sorted = [...samples].sort((a, b) => a - b)
+  return { label, ns: sorted[Math.floor(sorted.length / 2)], min: sorted[0] }
+}
+
 function time(label, n, fn) {
-  fn() // warm
-  const start = process.hrtime.bigint()
-  for (let i = 0; i < n; i++) fn()
-  const ns = Number(process.hrtime.bigint() - start) / n
-  return { label, ns }
+  for (let i = 0; i < n / 10; i++) fn() // warm
+  const samples = []
+  for (let r = 0; r < ROUNDS; r++) {
+    const start = process.hrtime.bigint()
+    for (let i = 0; i < n; i++) fn()
+    samples.push(Number(process.hrtime.bigint() - start) / n)
+  }
+  return summary(label, samples)
 }
 
 async function timeAsync(label, n, fn) {
-  await fn()
-  const start = process.hrtime.bigint()
-  for (let i = 0; i < n; i++) await fn()
-  return { label, ns: Number(process.hrtime.bigint() - start) / n }
+  for (let i = 0; i < n / 10; i++) await fn()
+  const samples = []
+  for (let r = 0; r < ROUNDS; r++) {
+    const start = process.hrtime.bigint()
+    for (let i = 0; i < n; i++) await fn()
+    samples.push(Number(process.hrtime.bigint() - start) / n)
+  }
+  return summary(label, samples)
 }
 
 let sink = 0
@@ -39,20 +53,17 @@ function bare(a) {
   return a.name.length
 }
 const results = [
-  time('bare JS call', 2_000_000, () => { sink += bare(action) }),
-  time('policy.evaluate', 200_000, () => { sink += policy.evaluate(action).rules.length }),
-  await timeAsync('await gate.require + complete', 20_000, async () => {
+  time('bare JS call', 1_000_000, () => { sink += bare(action) }),
+  time('policy.evaluate', 50_000, () => { sink += policy.evaluate(action).rules.length }),
+  await timeAsync('await gate.require + complete', 5_000, async () => {
     const permit = await gate.require(action)
     await permit.complete()
   }),
-  await timeAsync('await gate.require (permit completed later)', 20_000, async () => {
-    const permit = await gate.require(action)
-    permit.complete()
-  }),
 ]
 const base = results[0].ns
+console.log(`median of ${ROUNDS} rounds (min in brackets)`)
 for (const r of results) {
-  console.log(`${r.label.padEnd(44)} ${(r.ns / 1000).toFixed(3).padStart(9)} µs   (+${((r.ns - base) / 1000).toFixed(3)} µs over the bare call)`)
+  console.log(`${r.label.padEnd(34)} ${(r.ns / 1000).toFixed(3).padStart(8)} µs [${(r.min / 1000).toFixed(3)}]   +${((r.ns - base) / 1000).toFixed(3)} µs over the bare call`)
 }
 await gate.close()
 if (sink === 42) console.log('')

@@ -264,7 +264,38 @@ class Policy {
   }
   /** Decides an action; `options.now` (RFC 3339) sets the time conditions see. */
   evaluate(action, options = {}) {
+    if (options.now == null && action !== null && typeof action === 'object' && !Array.isArray(action)) {
+      return decision(sync(() => this._evaluateFields(action)))
+    }
     return decision(sync(() => this._native.evaluate(actionJson(action), options.now ?? null, false)))
+  }
+  /** The common path: fields passed one by one, no action object to build. */
+  _evaluateFields(action) {
+    let name, actor, onBehalfOf, resource, env, args, context, justification
+    for (const key in action) {
+      const value = action[key]
+      if (value === undefined || value === null) continue
+      switch (key) {
+        case 'name': name = value; break
+        case 'actor': actor = value; break
+        case 'onBehalfOf': onBehalfOf = value; break
+        case 'resource': resource = value; break
+        case 'env': env = value; break
+        case 'justification': justification = value; break
+        case 'id': break
+        case 'args':
+        case 'context':
+          if (typeof value !== 'object' || Array.isArray(value)) throw new TypeError(`\`${key}\` must be an object`)
+          if (key === 'args') args = JSON.stringify(jsonObject(value, 'args'))
+          else context = JSON.stringify(jsonObject(value, 'context'))
+          continue
+        default:
+          throw new TypeError(`unknown action field \`${key}\` (known: ${Object.keys(ACTION_FIELDS).join(', ')})`)
+      }
+      if (typeof value !== 'string') throw new TypeError(`\`${key}\` must be a string`)
+    }
+    if (typeof name !== 'string') throw new TypeError('the action needs a `name` string')
+    return this._native.evaluateFields(name, actor, onBehalfOf, resource, env, args, context, justification)
   }
   /** Like evaluate, with `trace`: every rule and why it did or did not match. */
   explain(action, options = {}) {

@@ -97,6 +97,21 @@ struct LeanDecision<'a> {
     policy_digest: &'a str,
 }
 
+/// The common allow/deny case as lean JSON, without building an owned
+/// `Decision`; approve decisions and condition errors get the full one.
+fn lean_or_full(policy: &signoff::Policy, eval: &signoff::Evaluation<'_>) -> napi::Result<String> {
+    if eval.effect() != signoff::Effect::Approve && eval.errors().next().is_none() {
+        let lean = LeanDecision {
+            effect: eval.effect().as_str(),
+            rules: eval.rule_ids(),
+            reason: eval.reason(),
+            policy_digest: policy.digest(),
+        };
+        return serde_json::to_string(&lean).map_err(|e| invalid(e.to_string()));
+    }
+    serde_json::to_string(&eval.decision()).map_err(|e| invalid(e.to_string()))
+}
+
 /// A validated, immutable policy.
 #[napi]
 pub struct NativePolicy {
@@ -151,6 +166,47 @@ impl NativePolicy {
             .collect()
     }
 
+    /// The fast form of `evaluate` for the common call: fields passed one by
+    /// one (args and context as JSON text), no `now`. Returns the lean
+    /// decision JSON, or the full one for approve decisions and errors.
+    #[napi]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one argument per action field, to avoid building an object"
+    )]
+    pub fn evaluate_fields(
+        &self,
+        name: String,
+        actor: Option<String>,
+        on_behalf_of: Option<String>,
+        resource: Option<String>,
+        env: Option<String>,
+        args: Option<String>,
+        context: Option<String>,
+        justification: Option<String>,
+    ) -> napi::Result<String> {
+        let object = |text: Option<String>, field: &str| -> napi::Result<Value> {
+            match text {
+                None => Ok(Value::Object(serde_json::Map::new())),
+                Some(t) => {
+                    serde_json::from_str(&t).map_err(|e| invalid(format!("invalid `{field}`: {e}")))
+                }
+            }
+        };
+        let action = signoff::Action {
+            id: None,
+            name,
+            actor,
+            on_behalf_of,
+            resource,
+            args: object(args, "args")?,
+            env,
+            justification,
+            context: object(context, "context")?,
+        };
+        lean_or_full(&self.inner, &self.inner.evaluate(&action))
+    }
+
     /// Decides an action (JSON); returns the decision as JSON, with `trace`
     /// when `explain` is set.
     #[napi]
@@ -177,17 +233,7 @@ impl NativePolicy {
                 Some(t) => self.inner.evaluate_at(&action, t),
                 None => self.inner.evaluate(&action),
             };
-            // the common allow/deny case without building an owned Decision
-            if eval.effect() != signoff::Effect::Approve && eval.errors().next().is_none() {
-                let lean = LeanDecision {
-                    effect: eval.effect().as_str(),
-                    rules: eval.rule_ids(),
-                    reason: eval.reason(),
-                    policy_digest: self.inner.digest(),
-                };
-                return serde_json::to_string(&lean).map_err(|e| invalid(e.to_string()));
-            }
-            serde_json::to_value(eval.decision()).unwrap_or(Value::Null)
+            return lean_or_full(&self.inner, &eval);
         };
         Ok(value.to_string())
     }
