@@ -89,6 +89,18 @@ pub(crate) struct GateInner {
     pub(crate) audit: AuditLog,
     directory: Option<Arc<dyn Directory>>,
     permit_ttl: Duration,
+    decided: [std::sync::atomic::AtomicU64; 3],
+}
+
+/// How many decisions this gate made, by effect (for metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GateStats {
+    /// Allowed by policy.
+    pub allowed: u64,
+    /// Denied by policy (including invalid actions).
+    pub denied: u64,
+    /// Sent for approval.
+    pub approval: u64,
 }
 
 impl std::fmt::Debug for Gate {
@@ -198,6 +210,7 @@ impl GateBuilder {
                 audit: AuditLog::new(self.sinks, self.stream, self.checkpoint),
                 directory: self.directory,
                 permit_ttl: self.permit_ttl.unwrap_or(Duration::from_secs(300)),
+                decided: Default::default(),
             }),
         })
     }
@@ -272,6 +285,25 @@ impl Gate {
             Ok(mut p) => *p = policy,
             Err(poisoned) => *poisoned.into_inner() = policy,
         }
+    }
+
+    /// Decisions made so far, by effect.
+    pub fn stats(&self) -> GateStats {
+        let n = |i: usize| self.inner.decided[i].load(std::sync::atomic::Ordering::Relaxed);
+        GateStats {
+            allowed: n(0),
+            denied: n(1),
+            approval: n(2),
+        }
+    }
+
+    fn count(&self, effect: Effect) {
+        let i = match effect {
+            Effect::Allow => 0,
+            Effect::Deny => 1,
+            Effect::Approve => 2,
+        };
+        self.inner.decided[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The approval store.
@@ -387,6 +419,7 @@ impl Gate {
         }
         let policy = self.policy();
         let decision = policy.evaluate(&action).decision();
+        self.count(decision.effect);
         let args_digest = digest(&action.args);
         let mut requested = record_for(Event::ActionRequested, &action, &args_digest);
         requested.args = Some(redact(&action.args, "args", redaction(&decision)));
@@ -505,6 +538,7 @@ impl Gate {
     }
 
     async fn refuse_invalid(&self, action: &Action, e: ActionError) -> Error {
+        self.count(Effect::Deny);
         let mut decided = AuditRecord::new(Event::PolicyDecided);
         decided.action_id = action.id.clone();
         decided.action = Some(action.name.clone());

@@ -1,0 +1,66 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod auth;
+pub mod config;
+mod metrics;
+pub mod openapi;
+pub mod web;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use signoff::Gate;
+use tokio::net::TcpListener;
+
+pub use config::{ProxyAuth, ServerConfig, TokenEntry, hash_token};
+
+/// What every handler shares.
+pub struct AppState {
+    gate: Gate,
+    config: ServerConfig,
+    sessions: auth::Sessions,
+    metrics: metrics::Metrics,
+}
+
+pub(crate) type Shared = Arc<AppState>;
+
+/// The server's routes for `gate`: the API, the page, health and metrics.
+/// Serve it with connection info (see [`serve`]); the page and the proxy
+/// check need the peer address.
+pub fn router(gate: Gate, config: ServerConfig) -> Router {
+    let limit = config.max_body;
+    let state = Arc::new(AppState {
+        gate,
+        config,
+        sessions: auth::Sessions::default(),
+        metrics: metrics::Metrics::default(),
+    });
+    Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::metrics))
+        .route("/v1/openapi.json", get(api::openapi))
+        .route("/v1/requests", get(api::list))
+        .route("/v1/requests/{id}", get(api::get_one))
+        .route("/v1/requests/{id}/votes", post(api::vote))
+        .route("/", get(web::index))
+        .route("/login", get(web::login_page).post(web::login))
+        .route("/logout", post(web::logout))
+        .route("/requests/{id}", get(web::detail))
+        .route("/requests/{id}/vote", post(web::vote))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Serves the router on `listener` until the task is dropped.
+pub async fn serve(gate: Gate, config: ServerConfig, listener: TcpListener) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(gate, config).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}
