@@ -577,11 +577,13 @@ async fn the_page_logs_in_shows_everything_and_a_form_vote_resolves_the_waiting_
 
 #[tokio::test]
 async fn a_proxy_identity_is_believed_only_from_a_trusted_address() {
-    let mut trusted = ServerConfig::default();
-    trusted.proxy = Some(ProxyAuth {
-        header: "X-Forwarded-User".into(),
-        trusted: vec!["127.0.0.1".parse().unwrap()],
-    });
+    let trusted = ServerConfig {
+        proxy: Some(ProxyAuth {
+            header: "X-Forwarded-User".into(),
+            trusted: vec!["127.0.0.1".parse().unwrap()],
+        }),
+        ..ServerConfig::default()
+    };
     let s = start(trusted).await;
     let id = pending(&s).await;
     let r = client()
@@ -599,11 +601,13 @@ async fn a_proxy_identity_is_believed_only_from_a_trusted_address() {
         .unwrap();
     assert_eq!(page.status(), StatusCode::OK);
 
-    let mut elsewhere = ServerConfig::default();
-    elsewhere.proxy = Some(ProxyAuth {
-        header: "X-Forwarded-User".into(),
-        trusted: vec!["10.9.9.9".parse().unwrap()],
-    });
+    let elsewhere = ServerConfig {
+        proxy: Some(ProxyAuth {
+            header: "X-Forwarded-User".into(),
+            trusted: vec!["10.9.9.9".parse().unwrap()],
+        }),
+        ..ServerConfig::default()
+    };
     let s = start(elsewhere).await;
     let r = client()
         .get(format!("{}/v1/requests", s.base))
