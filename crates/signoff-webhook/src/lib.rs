@@ -1,0 +1,208 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod config;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use signoff::{ApprovalRequest, Approver, ApproverError, VoteSender};
+use subtle::ConstantTimeEq;
+
+pub use config::WebhookConfig;
+
+/// How long a signature stays acceptable to a receiver.
+pub const MAX_AGE: Duration = Duration::from_secs(300);
+
+/// Why the webhook approver could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// No secret configured, or it could not be read.
+    #[error("webhook secret: {0}")]
+    Secret(String),
+    /// The HTTP client could not be built.
+    #[error("webhook client: {0}")]
+    Client(String),
+}
+
+/// The signing secret, never printed.
+#[derive(Clone)]
+struct Secret(Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+/// Posts approval requests to a signed webhook.
+#[derive(Debug, Clone)]
+pub struct WebhookApprover {
+    config: WebhookConfig,
+    secret: Secret,
+    client: reqwest::Client,
+}
+
+/// `v1=<hex>` of HMAC-SHA256(secret, "{timestamp}.{body}").
+pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    // HMAC accepts keys of any length, so this cannot fail
+    let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(secret) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// What a receiver does: checks the signature over the raw body in constant
+/// time, and that the timestamp is within [`MAX_AGE`] of `now` (unix seconds).
+pub fn verify_signature(
+    secret: &[u8],
+    timestamp: &str,
+    signature: &str,
+    body: &[u8],
+    now: i64,
+) -> bool {
+    let Ok(ts) = timestamp.parse::<i64>() else {
+        return false;
+    };
+    if (now - ts).unsigned_abs() > MAX_AGE.as_secs() {
+        return false;
+    }
+    let expected = sign(secret, ts, body);
+    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
+}
+
+impl WebhookApprover {
+    /// Builds the approver, reading the secret from the environment or a file.
+    pub fn new(config: WebhookConfig) -> Result<Self, WebhookError> {
+        let secret = match (&config.secret_env, &config.secret_file) {
+            (Some(var), _) => std::env::var(var)
+                .map_err(|_| {
+                    WebhookError::Secret(format!("environment variable `{var}` is not set"))
+                })?
+                .into_bytes(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| WebhookError::Secret(format!("cannot read the secret file: {e}")))?
+                .trim_end()
+                .as_bytes()
+                .to_vec(),
+            (None, None) => {
+                return Err(WebhookError::Secret(
+                    "set `secret_env` or `secret_file`".into(),
+                ));
+            }
+        };
+        if secret.is_empty() {
+            return Err(WebhookError::Secret("the secret is empty".into()));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| WebhookError::Client(e.to_string()))?;
+        Ok(WebhookApprover {
+            config,
+            secret: Secret(secret),
+            client,
+        })
+    }
+
+    async fn deliver(&self, request: &ApprovalRequest) -> Result<(), String> {
+        let body = serde_json::to_vec(request).map_err(|e| e.to_string())?;
+        let mut delay = Duration::from_millis(self.config.backoff_ms);
+        let mut last = String::new();
+        for attempt in 1..=self.config.attempts.max(1) {
+            let timestamp = chrono::Utc::now().timestamp();
+            let sent = self
+                .client
+                .post(&self.config.url)
+                .header("content-type", "application/json")
+                .header("x-signoff-timestamp", timestamp.to_string())
+                .header(
+                    "x-signoff-signature",
+                    sign(&self.secret.0, timestamp, &body),
+                )
+                .header("x-signoff-request-id", &request.id)
+                .body(body.clone())
+                .send()
+                .await;
+            let mut wait = delay;
+            match sent {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) => {
+                    let status = r.status();
+                    if status.as_u16() == 429
+                        && let Some(secs) = r
+                            .headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.parse::<u64>().ok())
+                    {
+                        wait = Duration::from_secs(secs.min(30));
+                    }
+                    last = format!("the receiver answered {status}");
+                    if status.is_client_error() && status.as_u16() != 429 && status.as_u16() != 408
+                    {
+                        break;
+                    }
+                }
+                // reqwest errors never include the URL's secrets once stripped
+                Err(e) => last = describe(&e),
+            }
+            if attempt < self.config.attempts {
+                tokio::time::sleep(wait).await;
+                delay *= 2;
+            }
+        }
+        Err(format!(
+            "webhook delivery failed after {} attempt(s): {last}",
+            self.config.attempts.max(1)
+        ))
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    // without_url: the URL may carry credentials
+    let detail = e.source_chain_text();
+    format!("{kind}{detail}")
+}
+
+trait SourceText {
+    fn source_chain_text(&self) -> String;
+}
+
+impl SourceText for reqwest::Error {
+    fn source_chain_text(&self) -> String {
+        let mut out = String::new();
+        let mut source = std::error::Error::source(self);
+        while let Some(s) = source {
+            out.push_str(": ");
+            out.push_str(&s.to_string());
+            source = s.source();
+        }
+        out
+    }
+}
+
+#[async_trait]
+impl Approver for WebhookApprover {
+    async fn review(
+        &self,
+        request: ApprovalRequest,
+        _votes: VoteSender,
+    ) -> Result<(), ApproverError> {
+        self.deliver(&request).await.map_err(ApproverError::new)
+    }
+}
