@@ -4,6 +4,7 @@
 mod audit_cmd;
 mod demo;
 mod policy_cmd;
+mod server_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +45,39 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Run the approval server (REST API, web page) from a configuration file.
+    Serve {
+        /// TOML: `listen`, `policy`, `store`, `audit`, `approver`, and `[server]` (tokens, proxy).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Approve a pending request through the server (token in SIGNOFF_TOKEN).
+    Approve {
+        /// The request id.
+        id: String,
+        /// The server's base URL.
+        #[arg(long, env = "SIGNOFF_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// A comment for the trail.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Deny a pending request through the server (token in SIGNOFF_TOKEN).
+    Deny {
+        /// The request id.
+        id: String,
+        /// The server's base URL.
+        #[arg(long, env = "SIGNOFF_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// Why, for the requester and the trail.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// API tokens: `hash` prints the hash to put in the server's config.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Run a scripted agent against the embedded example policy, then print
     /// and verify its audit trail. Needs no terminal, network or input.
     Demo {
@@ -54,6 +88,12 @@ enum Command {
         #[arg(long)]
         interactive: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Read a token on standard input and print its hash.
+    Hash,
 }
 
 #[derive(Subcommand)]
@@ -129,6 +169,18 @@ fn main() -> ExitCode {
             AuditCommand::Checkpoint { log } => audit_cmd::checkpoint(&log),
         },
         Command::Demo { audit, interactive } => demo::run(audit.as_deref(), interactive),
+        Command::Serve { config } => server_cmd::serve(&config),
+        Command::Approve {
+            id,
+            server,
+            comment,
+        } => server_cmd::vote(&id, &server, "approve", comment.as_deref()),
+        Command::Deny { id, server, reason } => {
+            server_cmd::vote(&id, &server, "deny", reason.as_deref())
+        }
+        Command::Token {
+            command: TokenCommand::Hash,
+        } => server_cmd::token_hash(),
     };
     ExitCode::from(code)
 }
