@@ -42,14 +42,14 @@ th,td{text-align:left;padding:.55rem .7rem;border-bottom:1px solid #e6e8ec;verti
 th{font-size:.8rem;text-transform:uppercase;color:#5b6475}
 .card{background:#fff;box-shadow:0 1px 2px #0002;padding:1rem 1.3rem;margin-bottom:1rem}
 dl{display:grid;grid-template-columns:11rem 1fr;gap:.35rem 1rem;margin:0}
-dt{color:#5b6475}dd{margin:0}
-pre{background:#f0f2f5;padding:.6rem;overflow:auto;margin:0}
+dt{color:#5b6475}dd{margin:0;min-width:0;overflow-wrap:anywhere}
+pre{background:#f0f2f5;padding:.6rem;margin:0;white-space:pre-wrap;word-break:break-all}
 .risk-high,.risk-critical{color:#b42318;font-weight:600}.risk-medium{color:#b54708}
 .status{font-weight:600}.approved{color:#067647}.denied,.expired,.cancelled{color:#b42318}
 button.approve{background:#067647;color:#fff;border:0;padding:.5rem 1.1rem;font:inherit;cursor:pointer}
 button.deny{background:#b42318;color:#fff;border:0;padding:.5rem 1.1rem;font:inherit;cursor:pointer}
 textarea{width:100%;min-height:3.5rem;font:inherit;box-sizing:border-box}
-.note{padding:.6rem .9rem;margin-bottom:1rem;background:#fef0c7}.error{background:#fee4e2}
+.note{padding:.6rem .9rem;margin-bottom:1rem;background:#d1fadf}.error{background:#fee4e2}
 input[type=password]{font:inherit;padding:.4rem;width:22rem}
 ";
 
@@ -296,7 +296,7 @@ fn detail_body(r: &ApprovalRequest, user: &Session, note: Option<(&str, bool)>) 
          <div class=card><dl>\
          <dt>Actor</dt><dd>{actor}</dd><dt>On behalf of</dt><dd>{obo}</dd><dt>Resource</dt><dd>{res}</dd><dt>Env</dt><dd>{env}</dd>\
          <dt>Justification</dt><dd>{just}</dd><dt>Why approval</dt><dd>{reason} (rule {rules})</dd><dt>Risk</dt><dd>{risk}</dd>\
-         <dt>Needs</dt><dd>{needs}</dd><dt>Votes</dt><dd id=votes>{votes}</dd><dt>Time left</dt><dd data-expires=\"{exp}\">{exp}</dd>\
+         <dt>Needs</dt><dd>{needs}</dd><dt>Votes</dt><dd id=votes>{votes}</dd><dt>Time left</dt>{time_left}\
          <dt>Args</dt><dd><pre>{args}</pre></dd><dt>Context</dt><dd><pre>{context}</pre></dd><dt>Args digest</dt><dd><code>{digest}</code></dd>\
          </dl></div>{form}\
          <script>function left(iso){{const s=Math.round((new Date(iso)-Date.now())/1000);return s<=0?'expired':s>=60?Math.floor(s/60)+'m '+(s%60)+'s':s+'s'}}\
@@ -315,7 +315,14 @@ fn detail_body(r: &ApprovalRequest, user: &Session, note: Option<(&str, bool)>) 
         rules = esc(&r.rules.join(", ")),
         risk = risk(r),
         needs = needs(r),
-        exp = esc(&r.expires_at.to_rfc3339()),
+        time_left = if r.status == signoff::RequestStatus::Pending {
+            format!(
+                "<dd data-expires=\"{0}\">{0}</dd>",
+                esc(&r.expires_at.to_rfc3339())
+            )
+        } else {
+            "<dd>-</dd>".to_owned()
+        },
         args = esc(&args),
         context = esc(&context),
         digest = esc(&r.args_digest),
