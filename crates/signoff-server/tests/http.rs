@@ -88,6 +88,16 @@ async fn pending(s: &Server) -> String {
     }
 }
 
+/// Waits until the agent's `require` for `action_id` is pending; its request id.
+async fn pending_for(s: &Server, action_id: &str) -> String {
+    loop {
+        if let Some(r) = s.gate.store().get_by_action(action_id).await.unwrap() {
+            return r.id;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -395,12 +405,7 @@ async fn a_vote_through_the_api_resolves_a_waiting_require() {
         let gate = s.gate.clone();
         async move { gate.require(export().id("act-1")).await }
     });
-    let id = loop {
-        if let Some(r) = s.gate.store().get_by_action("act-1").await.unwrap() {
-            break r.id;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    };
+    let id = pending_for(&s, "act-1").await;
     assert_eq!(
         vote(&s, &id, "carol-secret", json!({"verdict": "approve"}))
             .await
@@ -471,12 +476,7 @@ async fn the_page_logs_in_shows_everything_and_a_form_vote_resolves_the_waiting_
         let gate = s.gate.clone();
         async move { gate.require(export().id("act-web")).await }
     });
-    let id = loop {
-        if let Some(r) = s.gate.store().get_by_action("act-web").await.unwrap() {
-            break r.id;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    };
+    let id = pending_for(&s, "act-web").await;
     let list = c
         .get(format!("{}/", s.base))
         .header("cookie", &carol)
