@@ -19,7 +19,11 @@ fn read_key(arg: &str) -> Result<String, String> {
 }
 
 pub fn verify(log: &Path, pubkey: Option<&str>, checkpoint: Option<&Path>) -> u8 {
-    if !log.is_file() {
+    let sqlite = log
+        .to_str()
+        .and_then(|s| s.strip_prefix("sqlite:"))
+        .map(Path::new);
+    if !sqlite.unwrap_or(log).is_file() {
         eprintln!("{}: cannot read: no such file", log.display());
         return exit::USAGE;
     }
@@ -50,7 +54,11 @@ pub fn verify(log: &Path, pubkey: Option<&str>, checkpoint: Option<&Path>) -> u8
             }
         },
     };
-    match verify_file(log, key.as_ref(), expect.as_ref()) {
+    let result = match sqlite {
+        Some(db) => signoff_sqlite::verify(db, key.as_ref(), expect.as_ref()),
+        None => verify_file(log, key.as_ref(), expect.as_ref()),
+    };
+    match result {
         Ok(report) => {
             println!(
                 "{}: ok — {} records, {} bytes, {} stream(s), {} checkpoint(s){}",

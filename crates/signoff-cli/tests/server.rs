@@ -211,3 +211,40 @@ async fn approve_and_deny_vote_through_the_server_with_the_token_from_the_enviro
     .unwrap();
     assert_eq!(unknown.status.code(), Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_verify_reads_a_sqlite_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("trail.db");
+    let gate = Gate::builder()
+        .policy(Policy::from_toml_str("[policy]\ndefault = \"allow\"").unwrap())
+        .audit(signoff_sqlite::SqliteSink::open(&db, Some("cli")).unwrap())
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let permit = gate
+            .require(Action::new("x.y").actor("agent:bot"))
+            .await
+            .unwrap();
+        permit.complete(signoff::Outcome::success()).await.unwrap();
+    }
+    let target = format!("sqlite:{}", db.display());
+    let ok = Command::new(BIN)
+        .args(["audit", "verify", &target])
+        .output()
+        .unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("9 records"));
+    signoff_sqlite::tamper_for_tests(&db, 5, "agent:bot", "agent:evil").unwrap();
+    let bad = Command::new(BIN)
+        .args(["audit", "verify", &target])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("seq 5,"));
+}

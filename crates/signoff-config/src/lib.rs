@@ -76,11 +76,17 @@ impl GateConfig {
         if self.policy.is_relative() {
             self.policy = base.join(&self.policy);
         }
-        for sink in &mut self.audit {
-            if let Some(p) = sink.strip_prefix("jsonl:")
-                && Path::new(p).is_relative()
-            {
-                *sink = format!("jsonl:{}", base.join(p).display());
+        for sink in self
+            .audit
+            .iter_mut()
+            .chain(std::iter::once(&mut self.store))
+        {
+            for scheme in ["jsonl", "sqlite"] {
+                if let Some(p) = sink.strip_prefix(scheme).and_then(|r| r.strip_prefix(':'))
+                    && Path::new(p).is_relative()
+                {
+                    *sink = format!("{scheme}:{}", base.join(p).display());
+                }
             }
         }
     }
@@ -95,11 +101,17 @@ impl GateConfig {
             .parse()
             .map_err(ConfigError::Invalid)?;
         let mut b = Gate::builder().policy(policy);
-        match self.store.as_str() {
-            "memory" => {}
-            other => {
+        match self.store.split_once(':') {
+            _ if self.store == "memory" => {}
+            Some(("sqlite", path)) => {
+                let store = signoff_sqlite::SqliteStore::open(path)
+                    .map_err(|e| ConfigError::Backend(e.to_string()))?;
+                b = b.store(store);
+            }
+            _ => {
                 return Err(ConfigError::Invalid(format!(
-                    "store `{other}` is not available in this build (known: memory)"
+                    "store `{}` is not known (memory, sqlite:PATH)",
+                    self.store
                 )));
             }
         }
@@ -110,9 +122,14 @@ impl GateConfig {
                         .map_err(|e| ConfigError::Backend(e.to_string()))?;
                     b = b.audit(s);
                 }
+                Some(("sqlite", path)) => {
+                    let s = signoff_sqlite::SqliteSink::open(path, self.stream.as_deref())
+                        .map_err(|e| ConfigError::Backend(e.to_string()))?;
+                    b = b.audit(s);
+                }
                 _ => {
                     return Err(ConfigError::Invalid(format!(
-                        "audit sink `{sink}` is not known (use jsonl:PATH)"
+                        "audit sink `{sink}` is not known (use jsonl:PATH or sqlite:PATH)"
                     )));
                 }
             }
@@ -157,8 +174,20 @@ mod tests {
         .unwrap();
         assert!(c.build().is_ok());
         assert!(dir.path().join("a.jsonl").exists());
+        let c = GateConfig::from_toml_str(
+            "policy = \"p.toml\"\nstore = \"sqlite:s.db\"\naudit = [\"sqlite:s.db\"]\n",
+            dir.path(),
+            "c.toml",
+        )
+        .unwrap();
+        assert!(c.build().is_ok());
+        assert!(dir.path().join("s.db").exists());
         for (text, needle) in [
             ("policy = \"p.toml\"\nstore = \"redis://x\"", "redis://x"),
+            (
+                "policy = \"p.toml\"\nstore = \"sqlite:/nonexistent-dir/x.db\"",
+                "nonexistent-dir",
+            ),
             ("policy = \"p.toml\"\naudit = [\"s3:x\"]", "s3:x"),
             (
                 "policy = \"p.toml\"\napprover = \"carrier-pigeon\"",

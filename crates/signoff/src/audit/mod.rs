@@ -11,6 +11,7 @@ mod verify;
 pub use checkpoint::{
     checkpoint_message, generate_signing_key, signing_key_from_hex, verifying_key_from_hex,
 };
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use jsonl::JsonlSink;
 pub use log::{AuditLog, CheckpointConfig};
 pub use record::{AuditRecord, Event, GENESIS, line_hash};
