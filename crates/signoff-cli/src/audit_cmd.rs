@@ -19,11 +19,11 @@ fn read_key(arg: &str) -> Result<String, String> {
 }
 
 pub fn verify(log: &Path, pubkey: Option<&str>, checkpoint: Option<&Path>) -> u8 {
-    let sqlite = log
-        .to_str()
-        .and_then(|s| s.strip_prefix("sqlite:"))
-        .map(Path::new);
-    if !sqlite.unwrap_or(log).is_file() {
+    // `log` may name a database: `sqlite:PATH` or `postgres://...`
+    let text = log.to_str().unwrap_or_default();
+    let postgres = text.starts_with("postgres://") || text.starts_with("postgresql://");
+    let sqlite = text.strip_prefix("sqlite:").map(Path::new);
+    if !postgres && !sqlite.unwrap_or(log).is_file() {
         eprintln!("{}: cannot read: no such file", log.display());
         return exit::USAGE;
     }
@@ -54,9 +54,26 @@ pub fn verify(log: &Path, pubkey: Option<&str>, checkpoint: Option<&Path>) -> u8
             }
         },
     };
-    let result = match sqlite {
-        Some(db) => signoff_sqlite::verify(db, key.as_ref(), expect.as_ref()),
-        None => verify_file(log, key.as_ref(), expect.as_ref()),
+    let result = if postgres {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(signoff_postgres::verify(
+                text,
+                key.as_ref(),
+                expect.as_ref(),
+            )),
+            Err(e) => {
+                eprintln!("cannot start the runtime: {e}");
+                return exit::USAGE;
+            }
+        }
+    } else {
+        match sqlite {
+            Some(db) => signoff_sqlite::verify(db, key.as_ref(), expect.as_ref()),
+            None => verify_file(log, key.as_ref(), expect.as_ref()),
+        }
     };
     match result {
         Ok(report) => {

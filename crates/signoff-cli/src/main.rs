@@ -100,7 +100,7 @@ enum TokenCommand {
 enum AuditCommand {
     /// Check every hash, link, sequence number and checkpoint; names the first bad seq.
     Verify {
-        /// The trail: a JSONL file, or `sqlite:PATH`.
+        /// The trail: a JSONL file, `sqlite:PATH` or `postgres://...`.
         log: PathBuf,
         /// ed25519 public key (hex, or a file holding it) to check checkpoint signatures.
         #[arg(long)]

@@ -62,7 +62,7 @@ pub fn serve(config: &Path) -> u8 {
         return exit::USAGE;
     };
     rt.block_on(async move {
-        let gate = match gate_config.build() {
+        let gate = match gate_config.build().await {
             Ok(g) => g,
             Err(e) => {
                 eprintln!("{e}");

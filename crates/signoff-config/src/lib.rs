@@ -91,8 +91,8 @@ impl GateConfig {
         }
     }
 
-    /// Opens every backend and builds the gate.
-    pub fn build(&self) -> Result<Gate, ConfigError> {
+    /// Opens every backend (connecting to databases) and builds the gate.
+    pub async fn build(&self) -> Result<Gate, ConfigError> {
         let policy = Policy::from_file(&self.policy)?;
         let durability: Durability = self
             .durability
@@ -108,9 +108,15 @@ impl GateConfig {
                     .map_err(|e| ConfigError::Backend(e.to_string()))?;
                 b = b.store(store);
             }
+            Some(("postgres" | "postgresql", _)) => {
+                let store = signoff_postgres::PgStore::connect(&self.store)
+                    .await
+                    .map_err(|e| ConfigError::Backend(e.to_string()))?;
+                b = b.store(store);
+            }
             _ => {
                 return Err(ConfigError::Invalid(format!(
-                    "store `{}` is not known (memory, sqlite:PATH)",
+                    "store `{}` is not known (memory, sqlite:PATH, postgres://...)",
                     self.store
                 )));
             }
@@ -127,9 +133,15 @@ impl GateConfig {
                         .map_err(|e| ConfigError::Backend(e.to_string()))?;
                     b = b.audit(s);
                 }
+                Some(("postgres" | "postgresql", _)) => {
+                    let s = signoff_postgres::PgSink::connect(sink, self.stream.as_deref())
+                        .await
+                        .map_err(|e| ConfigError::Backend(e.to_string()))?;
+                    b = b.audit(s);
+                }
                 _ => {
                     return Err(ConfigError::Invalid(format!(
-                        "audit sink `{sink}` is not known (use jsonl:PATH or sqlite:PATH)"
+                        "audit sink `{sink}` is not known (use jsonl:PATH, sqlite:PATH or postgres://...)"
                     )));
                 }
             }
@@ -162,8 +174,8 @@ impl GateConfig {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_config_builds_a_gate_and_bad_values_are_named() {
+    #[tokio::test]
+    async fn a_config_builds_a_gate_and_bad_values_are_named() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("p.toml"), "[policy]\ndefault = \"allow\"\n").unwrap();
         let c = GateConfig::from_toml_str(
@@ -172,7 +184,7 @@ mod tests {
             "c.toml",
         )
         .unwrap();
-        assert!(c.build().is_ok());
+        assert!(c.build().await.is_ok());
         assert!(dir.path().join("a.jsonl").exists());
         let c = GateConfig::from_toml_str(
             "policy = \"p.toml\"\nstore = \"sqlite:s.db\"\naudit = [\"sqlite:s.db\"]\n",
@@ -180,7 +192,7 @@ mod tests {
             "c.toml",
         )
         .unwrap();
-        assert!(c.build().is_ok());
+        assert!(c.build().await.is_ok());
         assert!(dir.path().join("s.db").exists());
         for (text, needle) in [
             ("policy = \"p.toml\"\nstore = \"redis://x\"", "redis://x"),
@@ -202,6 +214,7 @@ mod tests {
             let err = GateConfig::from_toml_str(text, dir.path(), "c.toml")
                 .unwrap()
                 .build()
+                .await
                 .unwrap_err();
             assert!(err.to_string().contains(needle), "{err}");
         }
