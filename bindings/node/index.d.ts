@@ -123,8 +123,10 @@ export interface AuditSink {
 
 export interface GateOptions {
   policy: Policy
-  /** A JSONL file path, or an object with append(lines). */
+  /** A JSONL file path (or `jsonl:PATH`), `sqlite:PATH`, `postgres://...`, or an object with append(lines). */
   audit?: string | AuditSink
+  /** Where pending requests live: `memory` (default), `sqlite:PATH` or `postgres://...`. */
+  store?: string
   approver?: Approver | 'queue' | 'terminal'
   durability?: 'every-record' | 'group' | 'os-buffered'
   stream?: string

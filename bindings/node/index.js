@@ -352,7 +352,7 @@ function voteJson(vote) {
 /** The gate: `require` an action, get a Permit or a SignoffError. */
 class Gate {
   constructor(options = {}) {
-    const { policy, audit, approver, durability, stream, permitTtlMs } = options
+    const { policy, audit, approver, durability, stream, permitTtlMs, store } = options
     if (!(policy instanceof Policy)) throw new TypeError('new Gate({ policy }) needs a Policy')
     let approverKind = null
     let dispatch = null
@@ -376,12 +376,14 @@ class Gate {
     // Writes that never block for long (os-buffered, or no file) may run on
     // this thread, skipping two thread hops; a JS sink must not (it needs
     // this thread), and fsync modes must not stall the event loop.
-    this._inline = sink === null && (auditPath === null || durability === 'os-buffered')
+    const fileSink = auditPath !== null && !/^(sqlite:|postgres(ql)?:\/\/)/.test(auditPath)
+    const database = (auditPath !== null && !fileSink) || (store != null && store !== 'memory')
+    this._inline = sink === null && !database && (!fileSink || durability === 'os-buffered')
     this._native = sync(
       () =>
         new native.NativeGate(
           policy._native,
-          JSON.stringify({ audit: auditPath, durability, stream, approver: approverKind, permitTtlMs }),
+          JSON.stringify({ audit: auditPath, durability, stream, approver: approverKind, permitTtlMs, store: store ?? null }),
           dispatch,
           sink,
         ),

@@ -360,10 +360,50 @@ impl NativeGate {
             Some(other) => return Err(config(format!("unknown approver `{other}`"))),
             None => {}
         }
-        if let Some(path) = options["audit"].as_str() {
-            let sink = signoff::JsonlSink::open_with(path, durability)
-                .map_err(|e| raise(json!({"code": "SIGNOFF_AUDIT", "message": e.to_string()})))?;
-            b = b.audit(sink);
+        let stream = options["stream"].as_str().map(str::to_owned);
+        let audit_err = |m: String| raise(json!({"code": "SIGNOFF_AUDIT", "message": m}));
+        if let Some(target) = options["audit"].as_str() {
+            if target.starts_with("postgres://") || target.starts_with("postgresql://") {
+                let (url, s) = (target.to_owned(), stream.clone());
+                let sink = napi::bindgen_prelude::block_on(async move {
+                    signoff_postgres::PgSink::connect(&url, s.as_deref()).await
+                })
+                .map_err(|e| audit_err(e.to_string()))?;
+                b = b.audit(sink);
+            } else if let Some(path) = target.strip_prefix("sqlite:") {
+                let sink = signoff_sqlite::SqliteSink::open(path, stream.as_deref())
+                    .map_err(|e| audit_err(e.to_string()))?;
+                b = b.audit(sink);
+            } else {
+                let path = target.strip_prefix("jsonl:").unwrap_or(target);
+                let sink = signoff::JsonlSink::open_with(path, durability)
+                    .map_err(|e| audit_err(e.to_string()))?;
+                b = b.audit(sink);
+            }
+        }
+        let store_err = |m: String| raise(json!({"code": "SIGNOFF_STORE", "message": m}));
+        match options["store"].as_str() {
+            None | Some("memory") => {}
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                let url = url.to_owned();
+                let store = napi::bindgen_prelude::block_on(async move {
+                    signoff_postgres::PgStore::connect(&url).await
+                })
+                .map_err(|e| store_err(e.to_string()))?;
+                b = b.store(store);
+            }
+            Some(other) => match other.strip_prefix("sqlite:") {
+                Some(path) => {
+                    let store = signoff_sqlite::SqliteStore::open(path)
+                        .map_err(|e| store_err(e.to_string()))?;
+                    b = b.store(store);
+                }
+                None => {
+                    return Err(config(format!(
+                        "store `{other}` is not known (memory, sqlite:PATH, postgres://...)"
+                    )));
+                }
+            },
         }
         if let Some(sink) = sink {
             let append = sink
@@ -373,7 +413,7 @@ impl NativeGate {
                 .build()?;
             b = b.audit(JsSink { append });
         }
-        if let Some(s) = options["stream"].as_str() {
+        if let Some(s) = &stream {
             b = b.stream(s);
         }
         if let Some(ms) = options["permitTtlMs"].as_u64() {

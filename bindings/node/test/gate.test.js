@@ -196,3 +196,35 @@ test('the os-buffered fast path decides, waits for approvals, and writes a verif
   const out = execFileSync(cli(), ['audit', 'verify', trail], { encoding: 'utf8' })
   assert.match(out, /ok — 6\d\d records/)
 })
+
+async function restartFlow(store) {
+  const p = policy()
+  const actionId = `node-${process.pid}-${Date.now()}`
+  const first = new Gate({ policy: p, store, audit: store, approver: 'queue', stream: 'agent' })
+  const { pending } = await first.submit({ ...exportAction(), id: actionId })
+  assert.ok(pending)
+  const reviewer = new Gate({ policy: p, store, audit: store, approver: 'queue', stream: 'server' })
+  await reviewer.vote(pending, { voter: 'user:carol@example.com' })
+  await reviewer.vote(pending, { voter: 'user:dan@example.com' })
+  const again = new Gate({ policy: p, store, audit: store, approver: 'queue', stream: 'agent' })
+  const permit = await again.require({ ...exportAction(), id: actionId })
+  assert.equal(permit.requestId, pending)
+  await permit.complete()
+  await assert.rejects(again.require({ ...exportAction(), id: actionId }), { code: 'SIGNOFF_USED' })
+  const out = spawnSync(cli(), ['audit', 'verify', store], { encoding: 'utf8' })
+  assert.equal(out.status, 0, out.stdout + out.stderr)
+}
+
+test('a sqlite store survives a restart', async () => {
+  await restartFlow(`sqlite:${tmpTrail().replace(/\.jsonl$/, '.db')}`)
+})
+
+test('a postgres store survives a restart', async (t) => {
+  const url = process.env.SIGNOFF_TEST_DATABASE_URL
+  if (!url) {
+    if (process.env.CI === 'true') assert.fail('SIGNOFF_TEST_DATABASE_URL is not set (scripts/test starts a cluster)')
+    t.skip('no PostgreSQL: set SIGNOFF_TEST_DATABASE_URL')
+    return
+  }
+  await restartFlow(url)
+})

@@ -574,11 +574,36 @@ enum ApproverSpec {
 #[derive(Clone)]
 enum SinkSpec {
     Path(PathBuf),
+    Sqlite(PathBuf),
+    Postgres(String),
     Python(Arc<Py<PyAny>>),
+}
+
+#[derive(Clone)]
+enum StoreSpec {
+    Memory,
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+fn parse_store(store: Option<&str>) -> PyResult<StoreSpec> {
+    match store {
+        None | Some("memory") => Ok(StoreSpec::Memory),
+        Some(s) if s.starts_with("postgres://") || s.starts_with("postgresql://") => {
+            Ok(StoreSpec::Postgres(s.to_owned()))
+        }
+        Some(s) => match s.strip_prefix("sqlite:") {
+            Some(path) => Ok(StoreSpec::Sqlite(PathBuf::from(path))),
+            None => Err(PyValueError::new_err(format!(
+                "store {s:?} is not known (\"memory\", \"sqlite:PATH\", \"postgres://...\")"
+            ))),
+        },
+    }
 }
 
 struct Config {
     policy: signoff::Policy,
+    store: StoreSpec,
     approver: Option<ApproverSpec>,
     sinks: Vec<SinkSpec>,
     durability: Durability,
@@ -593,8 +618,29 @@ pub struct PyGate {
     built: Mutex<Option<(u32, signoff::Gate)>>,
 }
 
+/// Runs a backend's async constructor to completion from a Python thread.
+fn connect<T>(f: impl std::future::Future<Output = T> + Send + 'static) -> Result<T, String>
+where
+    T: Send + 'static,
+{
+    let rt = runtime().map_err(|e| e.to_string())?;
+    Ok(rt.block_on(f))
+}
+
 fn build_gate(c: &Config, forked: bool) -> Result<signoff::Gate, String> {
     let mut b = signoff::Gate::builder().policy(c.policy.clone());
+    match &c.store {
+        StoreSpec::Memory => {}
+        StoreSpec::Sqlite(p) => {
+            b = b.store(signoff_sqlite::SqliteStore::open(p).map_err(|e| e.to_string())?);
+        }
+        StoreSpec::Postgres(url) => {
+            let url = url.clone();
+            let store = connect(async move { signoff_postgres::PgStore::connect(&url).await })?
+                .map_err(|e| e.to_string())?;
+            b = b.store(store);
+        }
+    }
     match &c.approver {
         Some(ApproverSpec::Python(obj)) => {
             b = b.approver(PyApprover {
@@ -612,6 +658,22 @@ fn build_gate(c: &Config, forked: bool) -> Result<signoff::Gate, String> {
             ),
             SinkSpec::Path(p) => {
                 b.audit(signoff::JsonlSink::open_with(p, c.durability).map_err(|e| e.to_string())?)
+            }
+            SinkSpec::Sqlite(p) => b.audit(
+                signoff_sqlite::SqliteSink::open(
+                    p,
+                    if forked { None } else { c.stream.as_deref() },
+                )
+                .map_err(|e| e.to_string())?,
+            ),
+            SinkSpec::Postgres(url) => {
+                let (url, stream) = (url.clone(), if forked { None } else { c.stream.clone() });
+                b.audit(
+                    connect(async move {
+                        signoff_postgres::PgSink::connect(&url, stream.as_deref()).await
+                    })?
+                    .map_err(|e| e.to_string())?,
+                )
             }
             SinkSpec::Python(obj) => b.audit(PySink {
                 obj: Arc::clone(obj),
@@ -667,6 +729,18 @@ fn parse_audit(py: Python<'_>, audit: Option<&Bound<'_, PyAny>>) -> PyResult<Vec
         return Ok(Vec::new());
     }
     let one = |item: &Bound<'_, PyAny>| -> PyResult<SinkSpec> {
+        if let Ok(s) = item.cast::<PyString>() {
+            let text = s.extract::<String>()?;
+            if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+                return Ok(SinkSpec::Postgres(text));
+            }
+            if let Some(p) = text.strip_prefix("sqlite:") {
+                return Ok(SinkSpec::Sqlite(PathBuf::from(p)));
+            }
+            if let Some(p) = text.strip_prefix("jsonl:") {
+                return Ok(SinkSpec::Path(PathBuf::from(p)));
+            }
+        }
         if item.is_instance_of::<PyString>() || item.hasattr("__fspath__")? {
             let path: PathBuf = item.extract()?;
             return Ok(SinkSpec::Path(path));
@@ -720,12 +794,17 @@ macro_rules! action_from_kwargs {
 #[pymethods]
 impl PyGate {
     #[new]
-    #[pyo3(signature = (policy, *, audit=None, approver=None, durability="group", stream=None, permit_ttl=None))]
+    #[pyo3(signature = (policy, *, audit=None, approver=None, store=None, durability="group", stream=None, permit_ttl=None))]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "mirrors the Python keyword arguments"
+    )]
     fn new(
         py: Python<'_>,
         policy: &Bound<'_, PyPolicy>,
         audit: Option<&Bound<'_, PyAny>>,
         approver: Option<&Bound<'_, PyAny>>,
+        store: Option<&str>,
         durability: &str,
         stream: Option<String>,
         permit_ttl: Option<f64>,
@@ -742,13 +821,16 @@ impl PyGate {
         };
         let config = Config {
             policy: policy.get().inner.clone(),
+            store: parse_store(store)?,
             approver: parse_approver(approver)?,
             sinks: parse_audit(py, audit)?,
             durability,
             stream,
             permit_ttl,
         };
-        let gate = build_gate(&config, false).map_err(AuditError::new_err)?;
+        let gate = py
+            .detach(|| build_gate(&config, false))
+            .map_err(AuditError::new_err)?;
         Ok(PyGate {
             config: Mutex::new(config),
             built: Mutex::new(Some((std::process::id(), gate))),

@@ -197,6 +197,7 @@ class Gate:
         *,
         audit: Any = None,
         approver: Any = None,
+        store: Optional[str] = None,
         durability: Literal["every-record", "group", "os-buffered"] = "group",
         stream: Optional[str] = None,
         permit_ttl: Optional[float] = None,
