@@ -159,7 +159,11 @@ async fn a_failing_receiver_is_retried_until_it_accepts() {
 async fn a_receiver_that_is_down_fails_closed() {
     // a port nothing listens on
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    // the URL carries a token in its path and query, as chat webhooks do
+    let url = format!(
+        "http://{}/hook/T0-secret-path?token=q-secret",
+        listener.local_addr().unwrap()
+    );
     drop(listener);
     let g = gate(WebhookApprover::new(config(&url, "SIGNOFF_WH_3")).unwrap());
     let err = g.require(export()).await.unwrap_err();
@@ -175,6 +179,10 @@ async fn a_receiver_that_is_down_fails_closed() {
         "{message}"
     );
     assert!(!message.contains(SECRET));
+    assert!(
+        !message.contains("T0-secret-path") && !message.contains("q-secret"),
+        "{message}"
+    );
     assert_eq!(
         g.request(request_id).await.unwrap().status,
         RequestStatus::Cancelled
