@@ -393,6 +393,29 @@ impl Gate {
         .await
     }
 
+    /// Audits a callback refused before it could become a vote (a bad
+    /// signature, an unknown chat user), when it names a known request.
+    /// `reason` is a short code (`bad_signature`, `unknown_user`).
+    pub async fn record_rejected_callback(
+        &self,
+        request_id: &str,
+        channel: &str,
+        who: Option<&str>,
+        reason: &str,
+        message: &str,
+    ) -> Result<(), Error> {
+        let Some(req) = self.inner.store.get(request_id).await? else {
+            return Ok(());
+        };
+        let mut r = record_for(Event::ApprovalVoteRejected, &req.action, &req.args_digest);
+        r.request_id = Some(req.id.clone());
+        r.voter = who.map(str::to_owned);
+        r.channel = Some(channel.to_owned());
+        r.outcome = Some(reason.to_owned());
+        r.reason = Some(message.to_owned());
+        Ok(self.inner.audit.append(vec![r]).await?)
+    }
+
     /// Writes out every audit record sealed so far.
     pub async fn close(&self) -> Result<(), Error> {
         Ok(self.inner.audit.flush().await?)
