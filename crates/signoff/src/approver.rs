@@ -193,3 +193,99 @@ fn ask_on_tty(
     }
     Ok(Some(vote))
 }
+
+/// Presents each request through several approvers at once, chosen by the
+/// request's rules or approver groups (Slack and Teams for one rule, the
+/// webhook for another). The web page and the API work for every request
+/// anyway. All chosen approvers must succeed, or the request fails closed.
+/// A person voting from two channels still counts once.
+#[derive(Clone, Default)]
+pub struct Routes {
+    by_key: std::collections::HashMap<String, Vec<std::sync::Arc<dyn Approver>>>,
+    fallback: Vec<std::sync::Arc<dyn Approver>>,
+}
+
+impl std::fmt::Debug for Routes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routes")
+            .field("keys", &self.by_key.keys().collect::<Vec<_>>())
+            .field("fallback", &self.fallback.len())
+            .finish()
+    }
+}
+
+impl Routes {
+    /// No routes yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Requests decided by rule `key`, or needing group `key`, go to `approvers`.
+    pub fn route(
+        mut self,
+        key: impl Into<String>,
+        approvers: Vec<std::sync::Arc<dyn Approver>>,
+    ) -> Self {
+        self.by_key.entry(key.into()).or_default().extend(approvers);
+        self
+    }
+
+    /// Where requests no route names go.
+    pub fn fallback(mut self, approvers: Vec<std::sync::Arc<dyn Approver>>) -> Self {
+        self.fallback = approvers;
+        self
+    }
+
+    fn select(&self, r: &ApprovalRequest) -> Vec<std::sync::Arc<dyn Approver>> {
+        let mut chosen: Vec<std::sync::Arc<dyn Approver>> = Vec::new();
+        let keys = r
+            .rules
+            .iter()
+            .chain(r.requirements.iter().map(|q| &q.group));
+        for key in keys {
+            for a in self.by_key.get(key).into_iter().flatten() {
+                if !chosen.iter().any(|c| std::sync::Arc::ptr_eq(c, a)) {
+                    chosen.push(std::sync::Arc::clone(a));
+                }
+            }
+        }
+        if chosen.is_empty() {
+            chosen.clone_from(&self.fallback);
+        }
+        chosen
+    }
+}
+
+#[async_trait]
+impl Approver for Routes {
+    async fn review(
+        &self,
+        request: ApprovalRequest,
+        votes: VoteSender,
+    ) -> Result<(), ApproverError> {
+        let chosen = self.select(&request);
+        if chosen.is_empty() {
+            return Err(ApproverError::new("no approver is routed for this request"));
+        }
+        let tasks: Vec<_> = chosen
+            .into_iter()
+            .map(|a| {
+                let (request, votes) = (request.clone(), votes.clone());
+                tokio::spawn(async move { a.review(request, votes).await })
+            })
+            .collect();
+        let mut failures = Vec::new();
+        for t in tasks {
+            match t.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failures.push(e.0),
+                Err(e) => failures.push(format!("approver task failed: {e}")),
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(ApproverError::new(failures.join("; ")))
+        }
+    }
+}

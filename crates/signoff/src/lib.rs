@@ -17,7 +17,7 @@ pub mod testkit;
 
 pub use action::{Action, ActionError};
 pub use approval::{ApprovalRequest, RequestStatus, Resolution, StoredRequest, Verdict, Vote};
-pub use approver::{Approver, ApproverError, Queue, Terminal, VoteSender};
+pub use approver::{Approver, ApproverError, Queue, Routes, Terminal, VoteSender};
 pub use audit::{AuditError, AuditLog, AuditRecord, AuditSink, Durability, Event, JsonlSink};
 pub use directory::{Directory, DirectoryError, StaticDirectory};
 pub use error::{Denial, DeniedBy, Error, RejectReason, TimedOut, VoteRejection};

@@ -1,0 +1,149 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub mod card;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::json;
+use signoff::{ApprovalRequest, Approver, ApproverError, VoteSender};
+
+/// Where cards go and where their buttons lead.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamsConfig {
+    /// Environment variable holding the Workflows webhook URL.
+    #[serde(default)]
+    pub webhook_url_env: Option<String>,
+    /// File holding the Workflows webhook URL.
+    #[serde(default)]
+    pub webhook_url_file: Option<String>,
+    /// The approval server's public base URL (buttons open its page).
+    pub page_url: String,
+    /// Per-attempt timeout, milliseconds (default 5000).
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+    /// Attempts before failing closed (default 3).
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+}
+
+fn default_timeout() -> u64 {
+    5000
+}
+fn default_attempts() -> u32 {
+    3
+}
+
+impl std::fmt::Debug for TeamsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TeamsConfig")
+            .field("webhook_url", &"<hidden>")
+            .field("page_url", &self.page_url)
+            .finish()
+    }
+}
+
+/// Posts approval requests to a Teams channel.
+pub struct TeamsApprover {
+    config: TeamsConfig,
+    url: String,
+    client: reqwest::Client,
+}
+
+impl std::fmt::Debug for TeamsApprover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TeamsApprover")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl TeamsApprover {
+    /// Reads the webhook URL from the environment or a file.
+    pub fn new(config: TeamsConfig) -> Result<Self, String> {
+        let url = match (&config.webhook_url_env, &config.webhook_url_file) {
+            (Some(var), _) => std::env::var(var)
+                .map_err(|_| format!("teams: environment variable `{var}` is not set"))?,
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| format!("teams: cannot read the webhook URL file: {e}"))?
+                .trim()
+                .to_owned(),
+            (None, None) => return Err("teams: set `webhook_url_env` or `webhook_url_file`".into()),
+        };
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err("teams: the webhook URL must be http(s)".into());
+        }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.timeout_ms))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(TeamsApprover {
+            config,
+            url,
+            client,
+        })
+    }
+}
+
+#[async_trait]
+impl Approver for TeamsApprover {
+    async fn review(
+        &self,
+        request: ApprovalRequest,
+        _votes: VoteSender,
+    ) -> Result<(), ApproverError> {
+        let card = card::approval_card(&request, &self.config.page_url);
+        card::validate(&card)
+            .map_err(|e| ApproverError::new(format!("teams: the card is invalid: {e}")))?;
+        let body = json!({
+            "type": "message",
+            "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": null, "content": card}],
+        });
+        let attempts = self.config.attempts.max(1);
+        let mut delay = Duration::from_millis(200);
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            let mut wait = delay;
+            match self.client.post(&self.url).json(&body).send().await {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) => {
+                    let status = r.status();
+                    if status.as_u16() == 429
+                        && let Some(secs) = r
+                            .headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.parse::<u64>().ok())
+                    {
+                        wait = Duration::from_secs(secs.min(30));
+                    }
+                    last = format!("the workflow answered {status}");
+                    if status.is_client_error() && status.as_u16() != 429 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    last = (if e.is_timeout() {
+                        "timed out"
+                    } else if e.is_connect() {
+                        "could not connect"
+                    } else {
+                        "request failed"
+                    })
+                    .to_owned();
+                }
+            }
+            if attempt < attempts {
+                tokio::time::sleep(wait).await;
+                delay *= 2;
+            }
+        }
+        Err(ApproverError::new(format!(
+            "teams: delivery failed after {attempts} attempt(s): {last}"
+        )))
+    }
+}
