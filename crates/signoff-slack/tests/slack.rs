@@ -491,11 +491,19 @@ async fn slack_answering_500_then_429_is_retried_and_slack_down_fails_closed() {
 
 #[test]
 fn secrets_never_appear_in_debug_output() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "xoxb-debug-token\n").unwrap();
+    std::fs::write(dir.path().join("secret"), SECRET).unwrap();
     let cfg = SlackConfig {
-        bot_token_env: Some("SLACK_BOT_TOKEN_FOR_TEST".into()),
+        bot_token_file: Some(dir.path().join("token").display().to_string()),
+        signing_secret_file: Some(dir.path().join("secret").display().to_string()),
+        default_channel: "#approvals".into(),
         ..SlackConfig::default()
     };
-    let shown = format!("{cfg:?}");
-    assert!(!shown.contains("SLACK_BOT_TOKEN_FOR_TEST") || shown.contains("<hidden>"));
-    assert!(shown.contains("<hidden>"));
+    let app = SlackApp::new(cfg.clone()).unwrap();
+    for shown in [format!("{cfg:?}"), format!("{app:?}")] {
+        assert!(!shown.contains("xoxb-debug-token"), "{shown}");
+        assert!(!shown.contains(SECRET), "{shown}");
+    }
+    assert!(format!("{app:?}").contains("<secret>"));
 }

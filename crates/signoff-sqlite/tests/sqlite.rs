@@ -7,7 +7,6 @@
 )]
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use serde_json::json;
 use signoff::testkit::{audit_sink_conformance, store_conformance};
@@ -182,7 +181,6 @@ async fn two_stores_on_one_file_never_double_count_a_vote() {
     let req = a.request(&request_id).await.unwrap();
     assert_eq!(req.votes.len(), 1);
     assert_eq!(req.status, RequestStatus::Pending);
-    let _ = Arc::new(b);
 }
 
 #[tokio::test(flavor = "multi_thread")]

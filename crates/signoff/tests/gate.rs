@@ -7,7 +7,6 @@
 )]
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
@@ -932,5 +931,4 @@ async fn swapping_the_policy_is_atomic_and_affects_new_decisions() {
         .await
         .unwrap();
     permit.complete(Outcome::success()).await.unwrap();
-    let _ = Arc::new(gate);
 }

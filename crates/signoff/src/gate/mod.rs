@@ -464,7 +464,7 @@ impl Gate {
                 decided.outcome = Some("allowed".to_owned());
                 self.inner.audit.append(vec![requested, decided]).await?;
                 Ok(Started::Permit(self.permit(
-                    &action,
+                    action,
                     args_digest,
                     None,
                     Vec::new(),
@@ -577,7 +577,7 @@ impl Gate {
 
     fn permit(
         &self,
-        action: &Action,
+        action: Action,
         args_digest: String,
         request_id: Option<String>,
         approved_by: Vec<String>,
@@ -586,15 +586,10 @@ impl Gate {
             gate: self.clone(),
             done: false,
             data: Box::new(PermitData {
-                action_id: action.id.clone().unwrap_or_default(),
+                action,
                 request_id,
-                name: action.name.clone(),
-                actor: action.actor.clone(),
-                on_behalf_of: action.on_behalf_of.clone(),
-                args: action.args.clone(),
                 args_digest,
                 action_digest: std::sync::OnceLock::new(),
-                action: Some(Box::new(action.clone())),
                 approved_by,
                 expires_at: Utc::now()
                     + chrono::Duration::from_std(self.inner.permit_ttl)
@@ -634,22 +629,12 @@ impl Gate {
             RequestStatus::Approved => {
                 self.inner.audit.append(vec![record]).await?;
                 let by = resolution.map(|r| r.by).unwrap_or_default();
-                Ok(self.permit(
-                    &req.action,
-                    req.args_digest.clone(),
-                    Some(req.id.clone()),
-                    by,
-                ))
+                Ok(self.permit(req.action, req.args_digest, Some(req.id), by))
             }
             RequestStatus::Expired if timeout_allows => {
                 record.outcome = Some("expired; allowed by on_timeout".to_owned());
                 self.inner.audit.append(vec![record]).await?;
-                Ok(self.permit(
-                    &req.action,
-                    req.args_digest.clone(),
-                    Some(req.id.clone()),
-                    Vec::new(),
-                ))
+                Ok(self.permit(req.action, req.args_digest, Some(req.id), Vec::new()))
             }
             RequestStatus::Denied => {
                 self.inner.audit.append(vec![record]).await?;

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::Gate;
+use crate::action::Action;
 use crate::audit::{AuditRecord, Event};
 use crate::error::Error;
 
@@ -52,17 +53,15 @@ pub struct Permit {
     pub(crate) done: bool,
 }
 
+/// What a permit carries: the permitted action itself (its id already
+/// assigned), with everything else derived from it on demand.
 #[derive(Debug, Clone)]
 pub(crate) struct PermitData {
-    pub action_id: String,
+    pub action: Action,
     pub request_id: Option<String>,
-    pub name: String,
-    pub actor: Option<String>,
-    pub on_behalf_of: Option<String>,
-    pub args: Value,
     pub args_digest: String,
+    /// Computed on first use, so the allow path does not pay for it.
     pub action_digest: std::sync::OnceLock<String>,
-    pub action: Option<Box<crate::action::Action>>,
     pub approved_by: Vec<String>,
     pub expires_at: DateTime<Utc>,
 }
@@ -70,8 +69,8 @@ pub(crate) struct PermitData {
 impl std::fmt::Debug for Permit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Permit")
-            .field("action_id", &self.data.action_id)
-            .field("name", &self.data.name)
+            .field("action_id", &self.action_id())
+            .field("name", &self.name())
             .field("action_digest", &self.action_digest())
             .field("approved_by", &self.data.approved_by)
             .finish()
@@ -81,7 +80,7 @@ impl std::fmt::Debug for Permit {
 impl Permit {
     /// The action's id.
     pub fn action_id(&self) -> &str {
-        &self.data.action_id
+        self.data.action.id.as_deref().unwrap_or_default()
     }
 
     /// The approval request, when approval was needed.
@@ -91,12 +90,12 @@ impl Permit {
 
     /// The action name.
     pub fn name(&self) -> &str {
-        &self.data.name
+        &self.data.action.name
     }
 
     /// The args to run with: the approved ones, possibly edited by a reviewer.
     pub fn args(&self) -> &Value {
-        &self.data.args
+        &self.data.action.args
     }
 
     /// Digest of [`Permit::args`].
@@ -106,13 +105,9 @@ impl Permit {
 
     /// Digest of the exact action permitted (name, principals, resource, env, args).
     pub fn action_digest(&self) -> &str {
-        self.data.action_digest.get_or_init(|| {
-            self.data
-                .action
-                .as_deref()
-                .map(super::action_digest)
-                .unwrap_or_default()
-        })
+        self.data
+            .action_digest
+            .get_or_init(|| super::action_digest(&self.data.action))
     }
 
     /// Who approved (empty when the policy allowed it outright).
@@ -144,11 +139,12 @@ impl Permit {
 
     fn record(&self, event: Event) -> AuditRecord {
         let mut r = AuditRecord::new(event);
-        r.action_id = Some(self.data.action_id.clone());
+        let action = &self.data.action;
+        r.action_id = action.id.clone();
         r.request_id = self.data.request_id.clone();
-        r.action = Some(self.data.name.clone());
-        r.actor = self.data.actor.clone();
-        r.on_behalf_of = self.data.on_behalf_of.clone();
+        r.action = Some(action.name.clone());
+        r.actor = action.actor.clone();
+        r.on_behalf_of = action.on_behalf_of.clone();
         r.args_digest = Some(self.data.args_digest.clone());
         r
     }
