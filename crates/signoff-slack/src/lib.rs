@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 use signoff::{ApprovalRequest, Approver, ApproverError, Error, Gate, Verdict, Vote, VoteSender};
+use signoff_http::{Cause, Retry};
 
 pub use config::SlackConfig;
 
@@ -98,8 +99,8 @@ impl SlackApp {
             .unwrap_or_else(|| self.config.default_channel.clone())
     }
 
-    /// Calls a Web API method, retrying connection errors, 5xx and 429
-    /// (after `Retry-After`); Slack's own `ok: false` is not retried.
+    /// Calls a Web API method through [`signoff_http::send`] (connection
+    /// errors, 5xx, 408 and 429 retried); Slack's own `ok: false` is not retried.
     async fn call(
         &self,
         method: &str,
@@ -107,64 +108,36 @@ impl SlackApp {
         query: &[(&str, &str)],
     ) -> Result<Value, String> {
         let url = format!("{}/{method}", self.config.api_base.trim_end_matches('/'));
-        let attempts = self.config.attempts.max(1);
-        let mut delay = Duration::from_millis(200);
-        let mut last = String::new();
-        for attempt in 1..=attempts {
-            let req = match body {
+        let retry = Retry {
+            attempts: self.config.attempts,
+            backoff: Duration::from_millis(200),
+        };
+        let sent = signoff_http::send(retry, || {
+            match body {
                 Some(b) => self.client.post(&url).json(b),
                 None => self.client.get(&url).query(query),
+            }
+            .bearer_auth(&self.token.0)
+        })
+        .await;
+        let answer = sent.map_err(|f| {
+            let last = match f.cause {
+                Cause::Status(status) => format!("slack {method} answered {status}"),
+                Cause::Transport(text) => format!("slack {method}: {text}"),
             };
-            let mut wait = delay;
-            match req.bearer_auth(&self.token.0).send().await {
-                Ok(r) if r.status().is_success() => {
-                    let v: Value = r
-                        .json()
-                        .await
-                        .map_err(|e| format!("slack {method}: unreadable answer: {e}"))?;
-                    if v["ok"] == Value::Bool(true) {
-                        return Ok(v);
-                    }
-                    return Err(format!(
-                        "slack {method} refused: {}",
-                        v["error"].as_str().unwrap_or("unknown error")
-                    ));
-                }
-                Ok(r) => {
-                    let status = r.status();
-                    if status.as_u16() == 429
-                        && let Some(secs) = r
-                            .headers()
-                            .get("retry-after")
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.parse::<u64>().ok())
-                    {
-                        wait = Duration::from_secs(secs.min(30));
-                    }
-                    last = format!("slack {method} answered {status}");
-                    if status.is_client_error() && status.as_u16() != 429 {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    last = format!(
-                        "slack {method}: {}",
-                        if e.is_timeout() {
-                            "timed out"
-                        } else if e.is_connect() {
-                            "could not connect"
-                        } else {
-                            "request failed"
-                        }
-                    );
-                }
-            }
-            if attempt < attempts {
-                tokio::time::sleep(wait).await;
-                delay *= 2;
-            }
+            format!("{last} ({} attempt(s))", f.attempts)
+        })?;
+        let v: Value = answer
+            .json()
+            .await
+            .map_err(|e| format!("slack {method}: unreadable answer: {e}"))?;
+        if v["ok"] == Value::Bool(true) {
+            return Ok(v);
         }
-        Err(format!("{last} ({attempts} attempt(s))"))
+        Err(format!(
+            "slack {method} refused: {}",
+            v["error"].as_str().unwrap_or("unknown error")
+        ))
     }
 
     async fn principal(&self, slack_user: &str) -> Option<String> {

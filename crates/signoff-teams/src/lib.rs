@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
 use signoff::{ApprovalRequest, Approver, ApproverError, VoteSender};
+use signoff_http::{Cause, Retry};
 
 /// Where cards go and where their buttons lead.
 #[derive(Clone, Deserialize)]
@@ -103,47 +104,20 @@ impl Approver for TeamsApprover {
             "type": "message",
             "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": null, "content": card}],
         });
-        let attempts = self.config.attempts.max(1);
-        let mut delay = Duration::from_millis(200);
-        let mut last = String::new();
-        for attempt in 1..=attempts {
-            let mut wait = delay;
-            match self.client.post(&self.url).json(&body).send().await {
-                Ok(r) if r.status().is_success() => return Ok(()),
-                Ok(r) => {
-                    let status = r.status();
-                    if status.as_u16() == 429
-                        && let Some(secs) = r
-                            .headers()
-                            .get("retry-after")
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.parse::<u64>().ok())
-                    {
-                        wait = Duration::from_secs(secs.min(30));
-                    }
-                    last = format!("the workflow answered {status}");
-                    if status.is_client_error() && status.as_u16() != 429 {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    last = (if e.is_timeout() {
-                        "timed out"
-                    } else if e.is_connect() {
-                        "could not connect"
-                    } else {
-                        "request failed"
-                    })
-                    .to_owned();
-                }
-            }
-            if attempt < attempts {
-                tokio::time::sleep(wait).await;
-                delay *= 2;
-            }
-        }
-        Err(ApproverError::new(format!(
-            "teams: delivery failed after {attempts} attempt(s): {last}"
-        )))
+        let retry = Retry {
+            attempts: self.config.attempts,
+            backoff: Duration::from_millis(200),
+        };
+        let sent = signoff_http::send(retry, || self.client.post(&self.url).json(&body)).await;
+        sent.map(drop).map_err(|f| {
+            let last = match f.cause {
+                Cause::Status(status) => format!("the workflow answered {status}"),
+                Cause::Transport(text) => text,
+            };
+            ApproverError::new(format!(
+                "teams: delivery failed after {} attempt(s): {last}",
+                f.attempts
+            ))
+        })
     }
 }

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use signoff::{ApprovalRequest, Approver, ApproverError, VoteSender};
+use signoff_http::{Cause, Retry};
 use subtle::ConstantTimeEq;
 
 pub use config::WebhookConfig;
@@ -114,12 +115,14 @@ impl WebhookApprover {
 
     async fn deliver(&self, request: &ApprovalRequest) -> Result<(), String> {
         let body = serde_json::to_vec(request).map_err(|e| e.to_string())?;
-        let mut delay = Duration::from_millis(self.config.backoff_ms);
-        let mut last = String::new();
-        for attempt in 1..=self.config.attempts.max(1) {
+        let retry = Retry {
+            attempts: self.config.attempts,
+            backoff: Duration::from_millis(self.config.backoff_ms),
+        };
+        let sent = signoff_http::send(retry, || {
+            // signed afresh on each attempt, so a retry is never stale
             let timestamp = chrono::Utc::now().timestamp();
-            let sent = self
-                .client
+            self.client
                 .post(&self.config.url)
                 .header("content-type", "application/json")
                 .header("x-signoff-timestamp", timestamp.to_string())
@@ -129,70 +132,18 @@ impl WebhookApprover {
                 )
                 .header("x-signoff-request-id", &request.id)
                 .body(body.clone())
-                .send()
-                .await;
-            let mut wait = delay;
-            match sent {
-                Ok(r) if r.status().is_success() => return Ok(()),
-                Ok(r) => {
-                    let status = r.status();
-                    if status.as_u16() == 429
-                        && let Some(secs) = r
-                            .headers()
-                            .get("retry-after")
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.parse::<u64>().ok())
-                    {
-                        wait = Duration::from_secs(secs.min(30));
-                    }
-                    last = format!("the receiver answered {status}");
-                    if status.is_client_error() && status.as_u16() != 429 && status.as_u16() != 408
-                    {
-                        break;
-                    }
-                }
-                // reqwest errors never include the URL's secrets once stripped
-                Err(e) => last = describe(&e),
-            }
-            if attempt < self.config.attempts {
-                tokio::time::sleep(wait).await;
-                delay *= 2;
-            }
-        }
-        Err(format!(
-            "webhook delivery failed after {} attempt(s): {last}",
-            self.config.attempts.max(1)
-        ))
-    }
-}
-
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "request failed"
-    };
-    // without_url: the URL may carry credentials
-    let detail = e.source_chain_text();
-    format!("{kind}{detail}")
-}
-
-trait SourceText {
-    fn source_chain_text(&self) -> String;
-}
-
-impl SourceText for reqwest::Error {
-    fn source_chain_text(&self) -> String {
-        let mut out = String::new();
-        let mut source = std::error::Error::source(self);
-        while let Some(s) = source {
-            out.push_str(": ");
-            out.push_str(&s.to_string());
-            source = s.source();
-        }
-        out
+        })
+        .await;
+        sent.map(drop).map_err(|f| {
+            let last = match f.cause {
+                Cause::Status(status) => format!("the receiver answered {status}"),
+                Cause::Transport(text) => text,
+            };
+            format!(
+                "webhook delivery failed after {} attempt(s): {last}",
+                f.attempts
+            )
+        })
     }
 }
 
