@@ -21,6 +21,7 @@
 //! ```
 
 mod permit;
+mod refusals;
 mod tally;
 
 pub use permit::{Outcome, Permit};
