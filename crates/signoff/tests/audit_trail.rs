@@ -5,6 +5,8 @@
 //! checkpoints expose truncation and full rewrites; a torn final line is cut
 //! and recorded on open while a corrupt one refuses to open; a failing sink
 //! fails closed and stays failed; concurrent appends keep one valid chain.
+//! With a public key, a trail (or a stream) without a signed checkpoint fails,
+//! and records after the last checkpoint are reported as unsigned.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -14,7 +16,7 @@ use std::time::Duration;
 use serde_json::json;
 use signoff::audit::{
     AuditError, AuditLog, AuditRecord, AuditSink, CheckpointConfig, Durability, Event,
-    ExportedCheckpoint, JsonlSink, VerifyFailure, generate_signing_key, verify_file,
+    ExportedCheckpoint, JsonlSink, VerifyFailure, generate_signing_key, verify_file, verify_reader,
 };
 use tempfile::TempDir;
 
@@ -380,6 +382,138 @@ async fn a_stream_name_that_needs_escaping_verifies_with_its_checkpoints() {
     let f = failure(&bad);
     assert_eq!(f.seq, Some(4), "{f}");
     assert_reason(&f, "edited");
+}
+
+// ------------------------------------------------- coverage by a signed key
+
+/// Checkpoints only on flush (the record and time thresholds are far away).
+fn on_flush_only(key: &ed25519_dalek::SigningKey) -> CheckpointConfig {
+    CheckpointConfig {
+        every_records: 1_000_000,
+        every: Duration::from_secs(3600),
+        ..CheckpointConfig::new(key.clone())
+    }
+}
+
+#[tokio::test]
+async fn a_public_key_fails_a_trail_that_has_no_checkpoint_at_all() {
+    let (_dir, path, _lines) = twenty_record_log().await;
+    let key = generate_signing_key().unwrap().verifying_key();
+    let f = verify_file(&path, Some(&key), None).unwrap_err();
+    assert_eq!((f.seq, f.line), (None, 20), "{f}");
+    assert_reason(&f, "no checkpoint signed by the given public key");
+    assert_reason(&f, "none of its 20 record(s) is covered by a signature");
+    // without a key the same trail passes: the chain alone cannot tell
+    assert!(verify_file(&path, None, None).is_ok());
+}
+
+#[test]
+fn a_public_key_fails_an_empty_trail() {
+    let key = generate_signing_key().unwrap().verifying_key();
+    let f = verify_reader(&b""[..], Some(&key), None).unwrap_err();
+    assert_reason(&f, "no checkpoint signed by the given public key");
+}
+
+#[tokio::test]
+async fn a_public_key_fails_a_stream_without_a_signed_checkpoint_beside_a_signed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = generate_signing_key().unwrap();
+    let (signed, unsigned) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+    for (path, stream, checkpoint) in [
+        (&signed, "agent-a", Some(on_flush_only(&key))),
+        (&unsigned, "agent-b", None),
+    ] {
+        let sink: Arc<dyn AuditSink> = Arc::new(JsonlSink::open(path).unwrap());
+        let log = AuditLog::new(vec![sink], Some(stream.to_owned()), checkpoint);
+        for i in 1..=3 {
+            log.append(vec![record(i)]).await.unwrap();
+        }
+        log.flush().await.unwrap();
+    }
+    // one trail holding both streams, as a shared SQLite or PostgreSQL sink does
+    let mut both = std::fs::read(&signed).unwrap();
+    both.extend(std::fs::read(&unsigned).unwrap());
+    let report = verify_reader(both.as_slice(), None, None).unwrap();
+    assert_eq!((report.records, report.checkpoints), (7, 1));
+    let f = verify_reader(both.as_slice(), Some(&key.verifying_key()), None).unwrap_err();
+    assert_reason(
+        &f,
+        "stream `agent-b` has no checkpoint signed by the given public key: none of its 3 record(s)",
+    );
+    // the signed stream alone passes
+    let report = verify_file(&signed, Some(&key.verifying_key()), None).unwrap();
+    assert_eq!(report.signatures_verified, 1);
+}
+
+#[tokio::test]
+async fn records_after_the_last_checkpoint_are_reported_as_not_covered_by_a_signature() {
+    let c = checkpointed_log().await;
+    let report = verify_file(&c.path, Some(&c.key.verifying_key()), None).unwrap();
+    assert!(report.unsigned_tail().is_empty(), "seq 24 is a checkpoint");
+    assert_eq!(report.stream_checkpoints.get(STREAM), Some(&24));
+
+    // records written after seq 24 that no checkpoint covers yet: a warning
+    // in the report, not a failure
+    let cut = tampered(&c.dir, &c.lines, |l| l.truncate(20));
+    let report = verify_file(&cut, Some(&c.key.verifying_key()), None).unwrap();
+    assert_eq!(report.stream_checkpoints.get(STREAM), Some(&18));
+    assert_eq!(
+        report.unsigned_tail(),
+        std::collections::BTreeMap::from([(STREAM, 2)])
+    );
+    // without checkpoints every record is unsigned
+    let (_dir, path, _lines) = twenty_record_log().await;
+    let report = verify_file(&path, None, None).unwrap();
+    assert_eq!(
+        report.unsigned_tail(),
+        std::collections::BTreeMap::from([(STREAM, 20)])
+    );
+}
+
+#[tokio::test]
+async fn flush_seals_the_head_with_a_checkpoint_once_and_only_after_new_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let key = generate_signing_key().unwrap();
+    let sink: Arc<dyn AuditSink> = Arc::new(JsonlSink::open(&path).unwrap());
+    let log = AuditLog::new(
+        vec![sink],
+        Some(STREAM.to_owned()),
+        Some(on_flush_only(&key)),
+    );
+    for i in 1..=3 {
+        log.append(vec![record(i)]).await.unwrap();
+    }
+    log.flush().await.unwrap();
+    log.flush().await.unwrap();
+    let events: Vec<Option<Event>> = read_lines(&path).iter().map(|l| parse(l).event).collect();
+    assert_eq!(events.len(), 4, "3 records and one checkpoint: {events:?}");
+    assert_eq!(events[3], Some(Event::AuditCheckpoint));
+    log.append(vec![record(4)]).await.unwrap();
+    log.flush().await.unwrap();
+    let report = verify_file(&path, Some(&key.verifying_key()), None).unwrap();
+    assert_eq!((report.records, report.signatures_verified), (6, 2));
+    assert!(report.unsigned_tail().is_empty());
+}
+
+#[tokio::test]
+async fn cutting_a_trail_below_its_only_checkpoint_fails_with_the_key_and_passes_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let key = generate_signing_key().unwrap();
+    write_log(&path, 3, Some(on_flush_only(&key))).await;
+    let lines = read_lines(&path);
+    assert_eq!(lines.len(), 4);
+    assert!(verify_file(&path, Some(&key.verifying_key()), None).is_ok());
+
+    // the newest record and the checkpoint after it removed
+    let cut = tampered(&dir, &lines, |l| l.truncate(2));
+    assert!(
+        verify_file(&cut, None, None).is_ok(),
+        "the chain alone cannot see a cut at the end"
+    );
+    let f = verify_file(&cut, Some(&key.verifying_key()), None).unwrap_err();
+    assert_reason(&f, "no checkpoint signed by the given public key");
 }
 
 // ------------------------------------------------------------ torn and corrupt

@@ -18,7 +18,11 @@ use super::checkpoint::checkpoint_message;
 use super::record::{AuditRecord, Event, GENESIS};
 use super::sink::{AuditError, AuditSink, ChainHead, SealedRecord};
 
-/// When to write signed checkpoints.
+/// When to write signed checkpoints. A checkpoint is written after
+/// `every_records` records, when a write comes `every` after the last
+/// checkpoint, and on [`AuditLog::flush`] (so `Gate::close`) when records
+/// were written since the last one: a gate closed cleanly leaves its trail's
+/// head signed.
 #[derive(Clone)]
 pub struct CheckpointConfig {
     /// The signing key.
@@ -28,6 +32,31 @@ pub struct CheckpointConfig {
     /// A checkpoint when this much time passed since the last one (checked
     /// when records are written).
     pub every: Duration,
+}
+
+impl CheckpointConfig {
+    /// Records between checkpoints unless set otherwise.
+    pub const DEFAULT_EVERY_RECORDS: u64 = 1000;
+    /// Time between checkpoints unless set otherwise.
+    pub const DEFAULT_EVERY: Duration = Duration::from_secs(60);
+
+    /// Checkpoints signed with `key`, every 1000 records or every minute.
+    ///
+    /// ```
+    /// use signoff::audit::{CheckpointConfig, CheckpointKeySource, generate_signing_key};
+    /// let config = CheckpointConfig::new(generate_signing_key().unwrap());
+    /// assert_eq!(config.every_records, 1000);
+    /// // from a key file or variable, failing when it is missing:
+    /// let source = CheckpointKeySource::File("/no/such/checkpoint.key".into());
+    /// assert!(source.load().map(CheckpointConfig::new).is_err());
+    /// ```
+    pub fn new(key: SigningKey) -> Self {
+        CheckpointConfig {
+            key,
+            every_records: Self::DEFAULT_EVERY_RECORDS,
+            every: Self::DEFAULT_EVERY,
+        }
+    }
 }
 
 impl std::fmt::Debug for CheckpointConfig {
@@ -177,10 +206,13 @@ impl AuditLog {
         }
     }
 
-    /// Writes out everything sealed so far.
+    /// Writes out everything sealed so far. With a checkpoint key, first
+    /// seals a checkpoint over the head when records were written since the
+    /// last one, so the newest records are covered by a signature.
     pub async fn flush(&self) -> Result<(), AuditError> {
         for w in self.writers.iter() {
             if w.init.initialized() {
+                w.seal_with(Vec::new(), true)?;
                 w.flush_all().await?;
             }
         }
@@ -238,6 +270,16 @@ impl ChainWriter {
 
     /// Seals records into the chain; returns the seq to wait for.
     fn seal(&self, records: Vec<AuditRecord>) -> Result<u64, AuditError> {
+        self.seal_with(records, false)
+    }
+
+    /// `seal`, then a checkpoint when one is due, or (with `checkpoint_now`)
+    /// whenever records were sealed since the last one.
+    fn seal_with(
+        &self,
+        records: Vec<AuditRecord>,
+        checkpoint_now: bool,
+    ) -> Result<u64, AuditError> {
         self.check_poison()?;
         let mut s = self
             .state
@@ -250,7 +292,10 @@ impl ChainWriter {
             s.since_checkpoint += 1;
         }
         if let Some(cp) = &self.checkpoint
-            && (s.since_checkpoint >= cp.every_records || s.last_checkpoint.elapsed() >= cp.every)
+            && s.since_checkpoint > 0
+            && (checkpoint_now
+                || s.since_checkpoint >= cp.every_records
+                || s.last_checkpoint.elapsed() >= cp.every)
         {
             let message = checkpoint_message(&s.stream, s.seq, &s.prev);
             let mut r = AuditRecord::new(Event::AuditCheckpoint);

@@ -9,7 +9,8 @@ mod sink;
 mod verify;
 
 pub use checkpoint::{
-    checkpoint_message, generate_signing_key, signing_key_from_hex, verifying_key_from_hex,
+    CheckpointKeySource, checkpoint_message, generate_signing_key, signing_key_from_hex,
+    signing_key_to_hex, verifying_key_from_hex, verifying_key_to_hex,
 };
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use jsonl::JsonlSink;

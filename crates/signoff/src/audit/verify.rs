@@ -1,5 +1,16 @@
 //! Verifying a trail: every record's hash, every link, every sequence number,
 //! every checkpoint signature, and optionally an exported checkpoint.
+//!
+//! What each check can see: hashes and links find any edited, removed,
+//! reordered or inserted record *before the head*. Removing the newest records
+//! (or rewriting the whole trail) leaves a consistent chain, so it is found
+//! only with a public key (a rewrite breaks the signed checkpoints; with a key
+//! every stream must hold at least one signed checkpoint, or verification
+//! fails) or an exported checkpoint (the trail must still reach it). Records
+//! after a stream's last checkpoint are reported by
+//! [`VerifyReport::unsigned_tail`]: that is not a failure, since a gate keeps
+//! writing between checkpoints, but cutting them is undetectable without an
+//! exported checkpoint taken later.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -38,6 +49,25 @@ pub struct VerifyReport {
     pub signatures_verified: u64,
     /// The last checkpoint seen, for export.
     pub last_checkpoint: Option<ExportedCheckpoint>,
+    /// Each stream's last checkpoint seq (a stream without one is absent).
+    pub stream_checkpoints: BTreeMap<String, u64>,
+}
+
+impl VerifyReport {
+    /// Per stream with any, the number of records after its last checkpoint
+    /// (all its records when it has none): no signature covers them, so
+    /// removing them from the end is detectable only against an exported
+    /// checkpoint.
+    pub fn unsigned_tail(&self) -> BTreeMap<&str, u64> {
+        self.streams
+            .iter()
+            .map(|(stream, (last, _))| {
+                let signed = self.stream_checkpoints.get(stream).copied().unwrap_or(0);
+                (stream.as_str(), last.saturating_sub(signed))
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
 }
 
 /// The first problem found.
@@ -197,6 +227,14 @@ impl Walk<'_> {
                 })?;
                 self.report.signatures_verified += 1;
             }
+            match self.report.stream_checkpoints.get_mut(head.stream.as_ref()) {
+                Some(at) => *at = head.seq,
+                None => {
+                    self.report
+                        .stream_checkpoints
+                        .insert(head.stream.to_string(), head.seq);
+                }
+            }
             self.report.last_checkpoint = Some(ExportedCheckpoint {
                 stream: head.stream.to_string(),
                 seq: head.seq,
@@ -233,8 +271,9 @@ impl Walk<'_> {
 }
 
 /// Verifies JSON lines from any reader: every hash, every link, every
-/// sequence number, every checkpoint signature (with `key`), and that the
-/// trail still holds an exported checkpoint (`expect`).
+/// sequence number, every checkpoint signature (with `key`, which also
+/// requires every stream to hold at least one checkpoint signed by it), and
+/// that the trail still holds an exported checkpoint (`expect`).
 pub fn verify_reader<R: Read>(
     mut reader: R,
     key: Option<&VerifyingKey>,
@@ -310,5 +349,34 @@ pub fn verify_reader<R: Read>(
             ),
         });
     }
+    if key.is_some() {
+        require_signed_checkpoints(&walk.report, walk.line_no)?;
+    }
     Ok(walk.report)
+}
+
+/// With a public key, a trail must carry signatures: a stream without a
+/// signed checkpoint could be rewritten or cut with nothing to show for it.
+fn require_signed_checkpoints(report: &VerifyReport, line: u64) -> Result<(), VerifyFailure> {
+    let fail = |reason: String| VerifyFailure {
+        seq: None,
+        line,
+        reason,
+    };
+    if report.stream_checkpoints.is_empty() {
+        return Err(fail(format!(
+            "the trail has no checkpoint signed by the given public key: none of its {} record(s) is covered by a signature (is the gate configured with the matching checkpoint key?)",
+            report.records
+        )));
+    }
+    match report
+        .streams
+        .iter()
+        .find(|(stream, _)| !report.stream_checkpoints.contains_key(*stream))
+    {
+        Some((stream, (last, _))) => Err(fail(format!(
+            "stream `{stream}` has no checkpoint signed by the given public key: none of its {last} record(s) is covered by a signature"
+        ))),
+        None => Ok(()),
+    }
 }
