@@ -312,7 +312,10 @@ async fn interactivity(State(state): State<Shared>, headers: HeaderMap, body: By
         .as_str()
         .filter(|c| !c.trim().is_empty())
         .map(str::to_owned);
-    let mut vote = Vote::new(voter, verdict).channel("slack").saw(digest);
+    let mut vote = Vote::new(voter, verdict)
+        .channel("slack")
+        .authenticated()
+        .saw(digest);
     vote.comment = comment;
     match gate.vote(request_id, vote).await {
         Ok(_) => {

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::canonical::{MAX_DEPTH, deeper_than};
-use crate::principal::{PrincipalError, normalize};
+use crate::principal::{Hidden, PrincipalError, hidden_character, normalize};
 
 /// An action an agent wants to run, described for the policy and reviewers.
 ///
@@ -77,6 +77,65 @@ pub enum ActionError {
     /// A required field is missing.
     #[error("field `{0}` is required")]
     Missing(&'static str),
+    /// No actor on the action and none set on the gate.
+    #[error(
+        "field `actor` is required: set it on the call or once on the gate (`actor`, e.g. `agent:billing-bot`)"
+    )]
+    NoActor,
+    /// `name`, `env` or `resource` holds a character a reviewer cannot see.
+    #[error("field `{field}` contains {hidden}")]
+    Hidden {
+        /// `name`, `env` or `resource`.
+        field: &'static str,
+        /// The character and where.
+        hidden: Hidden,
+    },
+    /// `name` or `env` is not in Unicode NFKC form, so it could look like a
+    /// name a rule names without being it.
+    #[error("field `{field}` is `{value}`, which is not in Unicode NFKC form (write `{normal}`)")]
+    NotNormalized {
+        /// `name` or `env`.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// Its NFKC form.
+        normal: String,
+    },
+}
+
+/// Refuses hidden characters in `value`, and (for names) a non-NFKC form.
+fn check_text(field: &'static str, value: &str, nfkc: bool) -> Result<(), ActionError> {
+    if let Some(hidden) = hidden_character(value) {
+        return Err(ActionError::Hidden { field, hidden });
+    }
+    if nfkc && !value.is_ascii() {
+        use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
+        if is_nfkc_quick(value.chars()) != IsNormalized::Yes {
+            let normal: String = value.nfkc().collect();
+            if normal != value {
+                return Err(ActionError::NotNormalized {
+                    field,
+                    value: value.to_owned(),
+                    normal,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Action {
+    /// Checks the free-text identifying fields a policy matches on.
+    fn check_names(&self) -> Result<(), ActionError> {
+        check_text("name", &self.name, true)?;
+        if let Some(env) = &self.env {
+            check_text("env", env, true)?;
+        }
+        if let Some(resource) = &self.resource {
+            check_text("resource", resource, false)?;
+        }
+        Ok(())
+    }
 }
 
 impl Action {
@@ -148,6 +207,7 @@ impl Action {
         if self.name.is_empty() {
             return Err(ActionError::EmptyName);
         }
+        self.check_names()?;
         if !self.args.is_object() {
             return Err(ActionError::NotAnObject("args"));
         }
@@ -179,6 +239,7 @@ impl Action {
         if self.name.is_empty() {
             return Err(ActionError::EmptyName);
         }
+        self.check_names()?;
         let args = self
             .args
             .as_object()

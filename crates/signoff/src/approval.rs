@@ -23,6 +23,9 @@ pub enum RequestStatus {
     Expired,
     /// The requester gave up, or the approver failed.
     Cancelled,
+    /// Its one permit was issued (a compare-and-swap from `approved`): no
+    /// second permit can ever be issued for it.
+    Issued,
     /// Its permit was completed or abandoned: it can never run again.
     Completed,
 }
@@ -36,6 +39,7 @@ impl RequestStatus {
             RequestStatus::Denied => "denied",
             RequestStatus::Expired => "expired",
             RequestStatus::Cancelled => "cancelled",
+            RequestStatus::Issued => "issued",
             RequestStatus::Completed => "completed",
         }
     }
@@ -77,16 +81,24 @@ pub struct Vote {
     /// The args digest the reviewer saw; absent means the current one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub args_digest: Option<String>,
-    /// Where the vote came from: `terminal`, `web`, `api`, `slack`, ...
+    /// Where the vote came from: `terminal`, `web`, `api`, `slack`, `code`...
     #[serde(default = "default_channel")]
     pub channel: String,
+    /// Whether the channel authenticated the voter (a signed Slack
+    /// callback, a web login, an API token). Votes from in-process code and
+    /// the terminal only assert who voted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub authenticated: bool,
+    /// The operating-system user who cast an asserted vote (terminal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_user: Option<String>,
     /// When it was counted (set by the gate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<DateTime<Utc>>,
 }
 
 fn default_channel() -> String {
-    "api".to_owned()
+    "code".to_owned()
 }
 
 impl Vote {
@@ -109,6 +121,8 @@ impl Vote {
             args: None,
             args_digest: None,
             channel: default_channel(),
+            authenticated: false,
+            os_user: None,
             at: None,
         }
     }
@@ -123,6 +137,22 @@ impl Vote {
     pub fn channel(mut self, channel: impl Into<String>) -> Self {
         self.channel = channel.into();
         self
+    }
+
+    /// Marks the vote as coming through a channel that authenticated the
+    /// voter (set by the approval server and the Slack endpoint).
+    pub fn authenticated(mut self) -> Self {
+        self.authenticated = true;
+        self
+    }
+
+    /// How sure the gate is of who voted: `authenticated` or `asserted`.
+    pub fn assurance(&self) -> &'static str {
+        if self.authenticated {
+            "authenticated"
+        } else {
+            "asserted"
+        }
     }
 
     /// Binds the vote to the args digest the reviewer saw.
@@ -163,8 +193,19 @@ pub struct StoredRequest {
     pub id: String,
     /// The action, normalised, with its id and current (possibly edited) args.
     pub action: Action,
-    /// Digest of the current args.
+    /// Digest of the current args, taken over their redacted form (so it
+    /// confirms no guess of a hidden value).
     pub args_digest: String,
+    /// The current args as reviewers see them: hidden values sealed.
+    #[serde(default)]
+    pub shown_args: Value,
+    /// The context as reviewers see it.
+    #[serde(default)]
+    pub shown_context: Value,
+    /// Digest of the action as first submitted (never shown): a later
+    /// `require` with the same action id must carry the same action.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub submitted_digest: String,
     /// The policy decision that asked for approval (updated on edits).
     pub decision: Decision,
     /// Lifecycle state.
@@ -245,7 +286,6 @@ impl StoredRequest {
     /// The reviewer's view of this request.
     pub fn to_request(&self) -> ApprovalRequest {
         let approval = self.decision.approval.as_ref();
-        let redact = approval.map(|a| a.redact.as_slice()).unwrap_or(&[]);
         ApprovalRequest {
             id: self.id.clone(),
             action_id: self.action.id.clone().unwrap_or_default(),
@@ -254,9 +294,9 @@ impl StoredRequest {
             on_behalf_of: self.action.on_behalf_of.clone(),
             resource: self.action.resource.clone(),
             env: self.action.env.clone(),
-            args: crate::audit::redact(&self.action.args, "args", redact),
+            args: self.shown_args.clone(),
             justification: self.action.justification.clone(),
-            context: crate::audit::redact(&self.action.context, "context", redact),
+            context: self.shown_context.clone(),
             args_digest: self.args_digest.clone(),
             rules: self.decision.rules.clone(),
             reason: self.decision.reason.clone(),

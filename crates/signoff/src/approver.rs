@@ -188,6 +188,11 @@ fn ask_on_tty(
     let mut vote = Vote::new(voter, verdict)
         .channel("terminal")
         .saw(request.args_digest.clone());
+    // the typed identity is only asserted: record who was at the keyboard
+    vote.os_user = ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+        .or_else(|| Some("unknown".to_owned()));
     if !comment.is_empty() {
         vote = vote.comment(comment);
     }

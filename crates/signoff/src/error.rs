@@ -113,6 +113,8 @@ pub enum RejectReason {
     EditNotAllowed,
     /// The edited args are not valid.
     BadEdit,
+    /// The rule counts votes only from other channels.
+    ChannelNotAllowed,
 }
 
 impl RejectReason {
@@ -128,6 +130,7 @@ impl RejectReason {
             RejectReason::Resolved => "resolved",
             RejectReason::EditNotAllowed => "edit_not_allowed",
             RejectReason::BadEdit => "bad_edit",
+            RejectReason::ChannelNotAllowed => "channel_not_allowed",
         }
     }
 }
@@ -200,6 +203,26 @@ pub enum Error {
     /// The permit was already completed.
     #[error("permit for action `{0}` was already completed")]
     PermitUsed(String),
+    /// The approval's one permit was already issued (to this or another
+    /// process); an approval is used once.
+    #[error("the approval of action `{0}` was already used: its permit was issued once")]
+    AlreadyIssued(String),
+    /// An action id already names a different action (refused and audited).
+    #[error("action id `{action_id}` already names a different action (`{existing}`); use a new id")]
+    IdReused {
+        /// The id.
+        action_id: String,
+        /// The name of the action it already names.
+        existing: String,
+    },
+    /// The permit expired before it was completed (refused and audited).
+    #[error("permit for action `{action_id}` expired at {expired_at}")]
+    PermitExpired {
+        /// The action.
+        action_id: String,
+        /// When it expired (RFC 3339).
+        expired_at: String,
+    },
     /// A policy failed to load.
     #[error(transparent)]
     Policy(#[from] PolicyError),
@@ -223,7 +246,11 @@ impl Error {
             Error::Approver { .. } => "SIGNOFF_APPROVER",
             Error::VoteRejected(_) => "SIGNOFF_VOTE_REJECTED",
             Error::NotFound(_) => "SIGNOFF_NOT_FOUND",
-            Error::AlreadyCompleted(_) | Error::PermitUsed(_) => "SIGNOFF_USED",
+            Error::AlreadyCompleted(_) | Error::PermitUsed(_) | Error::AlreadyIssued(_) => {
+                "SIGNOFF_USED"
+            }
+            Error::IdReused { .. } => "SIGNOFF_ID_REUSED",
+            Error::PermitExpired { .. } => "SIGNOFF_PERMIT_EXPIRED",
             Error::Config(_) => "SIGNOFF_CONFIG",
         }
     }

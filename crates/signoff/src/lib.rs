@@ -11,6 +11,7 @@ mod error;
 pub mod gate;
 pub mod policy;
 pub mod principal;
+pub mod redact;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;

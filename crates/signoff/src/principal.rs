@@ -54,15 +54,92 @@ pub enum PrincipalError {
     /// Nothing after the `:`.
     #[error("principal `{0}` has an empty id")]
     EmptyId(String),
-    /// The id holds whitespace or control characters.
-    #[error("principal `{0}` contains whitespace or control characters")]
-    BadCharacter(String),
+    /// The id holds whitespace, control, format, invisible or bidi characters.
+    #[error("principal `{0}` contains {1}")]
+    BadCharacter(String, Hidden),
+}
+
+/// A character that text naming a principal, an action or an environment
+/// may not hold: it is invisible, changes how text is shown, or is a space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hidden {
+    /// The character.
+    pub ch: char,
+    /// Its position, counted in characters from 0.
+    pub at: usize,
+}
+
+impl fmt::Display for Hidden {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = if self.ch.is_whitespace() {
+            "a space character"
+        } else if self.ch.is_control() {
+            "a control character"
+        } else {
+            "an invisible or formatting character"
+        };
+        write!(f, "{what} U+{:04X} at position {}", self.ch as u32, self.at)
+    }
+}
+
+/// The first character of `text` that must not appear in a name: control
+/// characters, every space (ASCII or not), Unicode format characters (Cf:
+/// zero-width spaces and joiners, soft hyphen, word joiner, BOM, bidi
+/// controls), unassigned, private-use and surrogate code points, line and
+/// paragraph separators, and the other default-ignorable code points
+/// (combining grapheme joiner, variation selectors, Hangul fillers...).
+pub fn hidden_character(text: &str) -> Option<Hidden> {
+    if text.is_ascii() {
+        return text
+            .bytes()
+            .position(|b| b.is_ascii_control() || b == b' ')
+            .map(|at| Hidden {
+                ch: char::from(text.as_bytes()[at]),
+                at,
+            });
+    }
+    text.chars()
+        .enumerate()
+        .find(|(_, c)| is_hidden(*c))
+        .map(|(at, ch)| Hidden { ch, at })
+}
+
+fn is_hidden(c: char) -> bool {
+    use unicode_properties::{GeneralCategory as G, UnicodeGeneralCategory};
+    if c.is_ascii() {
+        return c.is_ascii_control() || c == ' ';
+    }
+    if c.is_whitespace() || c.is_control() {
+        return true;
+    }
+    if matches!(
+        c.general_category(),
+        G::Format
+            | G::Unassigned
+            | G::PrivateUse
+            | G::Surrogate
+            | G::LineSeparator
+            | G::ParagraphSeparator
+            | G::SpaceSeparator
+    ) {
+        return true;
+    }
+    // Default_Ignorable_Code_Point entries outside Cf (DerivedCoreProperties)
+    matches!(c as u32,
+        0x034F | 0x115F..=0x1160 | 0x17B4..=0x17B5 | 0x180B..=0x180F | 0x2800
+        | 0x3164 | 0xFE00..=0xFE0F | 0xFFA0 | 0xFFF0..=0xFFF8 | 0x1D173..=0x1D17A
+        | 0xE0000..=0xE0FFF)
 }
 
 /// A normalised principal such as `user:alice@example.com` or `agent:billing-bot`.
 ///
-/// Parsing applies Unicode NFKC, lowercases the kind, and lowercases ids that
-/// look like e-mail addresses (contain `@`); other ids keep their case.
+/// Parsing applies Unicode NFKC, lowercases the kind, lowercases every
+/// `user:` id and every id that looks like an e-mail address (contains `@`);
+/// other ids keep their case. Invisible, formatting, bidi and space
+/// characters are refused (see [`hidden_character`]), so two principals that
+/// look the same compare the same or one of them does not parse. Lookalikes
+/// from other scripts (a Cyrillic `а` for `a`) do parse; the gate compares
+/// [`Principal::skeleton`]s where that matters (self-approval, owners).
 ///
 /// ```
 /// use signoff::Principal;
@@ -103,10 +180,29 @@ impl Principal {
     pub fn id(&self) -> &str {
         self.text.split_once(':').map_or("", |(_, id)| id)
     }
+
+    /// The UTS #39 confusable skeleton of the whole principal: two principals
+    /// with the same skeleton look alike to a human (`user:alice` and
+    /// `user:\u{430}lice` with a Cyrillic `а`).
+    pub fn skeleton(&self) -> String {
+        skeleton(&self.text)
+    }
+
+    /// Whether a human could take `self` and `other` for the same principal:
+    /// equal, or confusable under UTS #39.
+    pub fn is_confusable_with(&self, other: &Principal) -> bool {
+        self == other || (self.kind == other.kind && self.skeleton() == other.skeleton())
+    }
+}
+
+/// The UTS #39 skeleton of `text`, lowercased so case cannot hide a lookalike.
+pub fn skeleton(text: &str) -> String {
+    let s: String = unicode_security::confusable_detection::skeleton(text).collect();
+    s.to_lowercase()
 }
 
 /// Normalises a principal string, borrowing when it already is normal (the
-/// common case on the hot path: ASCII, lowercase kind).
+/// common case on the hot path: ASCII, lowercase kind and user id).
 pub fn normalize(text: &str) -> Result<Cow<'_, str>, PrincipalError> {
     let colon = text
         .as_bytes()
@@ -117,17 +213,14 @@ pub fn normalize(text: &str) -> Result<Cow<'_, str>, PrincipalError> {
     if id.is_empty() {
         return Err(PrincipalError::EmptyId(text.to_owned()));
     }
+    if let Some(h) = hidden_character(text) {
+        return Err(PrincipalError::BadCharacter(text.to_owned(), h));
+    }
     let ascii = text.is_ascii();
-    let kind_ok = PrincipalKind::parse(kind).is_some();
-    let email = id.as_bytes().contains(&b'@');
-    let id_needs_fold = email && id.bytes().any(|b| b.is_ascii_uppercase());
-    if ascii && kind_ok && !id_needs_fold {
-        if id
-            .bytes()
-            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-        {
-            return Err(PrincipalError::BadCharacter(text.to_owned()));
-        }
+    let parsed_kind = PrincipalKind::parse(kind);
+    let fold = parsed_kind == Some(PrincipalKind::User) || id.as_bytes().contains(&b'@');
+    let id_needs_fold = fold && id.bytes().any(|b| b.is_ascii_uppercase());
+    if ascii && parsed_kind.is_some() && !id_needs_fold {
         return Ok(Cow::Borrowed(text));
     }
     let nfkc: Cow<'_, str> = if is_nfkc_quick(text.chars()) == IsNormalized::Yes {
@@ -139,17 +232,18 @@ pub fn normalize(text: &str) -> Result<Cow<'_, str>, PrincipalError> {
         .split_once(':')
         .ok_or_else(|| PrincipalError::MissingKind(text.to_owned()))?;
     let kind = kind.to_lowercase();
-    if PrincipalKind::parse(&kind).is_none() {
+    let Some(parsed) = PrincipalKind::parse(&kind) else {
         return Err(PrincipalError::UnknownKind(text.to_owned(), kind));
-    }
+    };
     if id.is_empty() {
         return Err(PrincipalError::EmptyId(text.to_owned()));
     }
-    if id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(PrincipalError::BadCharacter(text.to_owned()));
+    if let Some(h) = hidden_character(id) {
+        return Err(PrincipalError::BadCharacter(text.to_owned(), h));
     }
-    let id = if id.contains('@') {
-        id.to_lowercase()
+    let id = if parsed == PrincipalKind::User || id.contains('@') {
+        // lowercase, then NFKC again: lowercasing may leave a non-NFKC form
+        id.to_lowercase().nfkc().collect()
     } else {
         id.to_owned()
     };
@@ -204,6 +298,44 @@ mod tests {
                 .as_str(),
             "user:alice@example.com"
         );
+    }
+
+    #[test]
+    fn every_user_id_is_case_folded() {
+        assert_eq!(Principal::parse("user:Bob").unwrap().as_str(), "user:bob");
+        assert_eq!(
+            Principal::parse("user:Bob").unwrap(),
+            Principal::parse("user:bob").unwrap()
+        );
+    }
+
+    #[test]
+    fn invisible_format_and_bidi_characters_are_refused() {
+        for c in [
+            '\u{200b}', '\u{200c}', '\u{200d}', '\u{00ad}', '\u{2060}', '\u{feff}', '\u{202e}',
+            '\u{2066}', '\u{061c}', '\u{034f}', '\u{fe0f}', '\u{3164}', '\u{00a0}', '\u{2003}',
+            '\u{3000}', '\u{2028}', '\u{e000}', '\u{e0041}',
+        ] {
+            let text = format!("user:ali{c}ce@example.com");
+            let err = Principal::parse(&text).unwrap_err();
+            assert!(
+                matches!(err, PrincipalError::BadCharacter(_, Hidden { ch, at: 8 }) if ch == c),
+                "U+{:04X}: {err}",
+                c as u32
+            );
+            assert!(err.to_string().contains(&format!("U+{:04X}", c as u32)));
+        }
+    }
+
+    #[test]
+    fn lookalikes_parse_but_are_confusable() {
+        let alice = Principal::parse("user:alice@example.com").unwrap();
+        let cyrillic = Principal::parse("user:\u{430}lice@example.com").unwrap();
+        assert_ne!(alice, cyrillic);
+        assert!(alice.is_confusable_with(&cyrillic));
+        let greek = Principal::parse("user:b\u{3bf}b@example.com").unwrap();
+        assert!(Principal::parse("user:bob@example.com").unwrap().is_confusable_with(&greek));
+        assert!(!alice.is_confusable_with(&Principal::parse("user:bob@example.com").unwrap()));
     }
 
     #[test]

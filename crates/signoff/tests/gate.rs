@@ -232,7 +232,7 @@ async fn two_data_owners_approve_an_export_and_the_trail_tells_the_story() {
         seen.args["password"]
             .as_str()
             .unwrap()
-            .starts_with("redacted:blake3:")
+            .starts_with("redacted:ephemeral-")
     );
     assert_eq!(seen.requirements[0].min, 2);
     assert_eq!(seen.risk, Some(signoff::Risk::High));
@@ -661,14 +661,12 @@ async fn submit_then_resume_and_idempotent_require_by_action_id() {
         .unwrap();
     let permit = waiter.await.unwrap().unwrap();
     assert_eq!(permit.request_id(), Some(request_id.as_str()));
-    // approved and not completed: resume returns a permit for the same action
-    let second = gate.resume(&request_id).await.unwrap();
-    assert_eq!(second.action_digest(), permit.action_digest());
-    drop(second.complete(Outcome::success()).await);
-    permit
-        .complete(Outcome::failure("ran twice?"))
-        .await
-        .unwrap();
+    // approved and its permit issued: no second permit, by resume or submit
+    let err = gate.resume(&request_id).await.unwrap_err();
+    assert!(matches!(err, Error::AlreadyIssued(_)), "{err}");
+    let err = gate.submit(action.clone()).await.unwrap_err();
+    assert!(matches!(err, Error::AlreadyIssued(_)), "{err}");
+    permit.complete(Outcome::success()).await.unwrap();
     // completed: the action id can never run again
     let err = gate.require(action).await.unwrap_err();
     assert!(matches!(err, Error::AlreadyCompleted(_)), "{err}");

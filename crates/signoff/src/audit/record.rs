@@ -123,6 +123,13 @@ pub struct AuditRecord {
     /// The reviewer's comment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// `authenticated` when the vote's channel authenticated the voter,
+    /// `asserted` when the identity is only claimed (terminal, code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assurance: Option<String>,
+    /// The operating-system user behind an asserted (terminal) vote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_user: Option<String>,
     /// Where the vote came from (`slack`, `web`, `api`, `terminal`...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
@@ -185,6 +192,7 @@ impl AuditRecord {
             write_canonical(v, line);
         }
         opt!("args_digest", self.args_digest);
+        opt!("assurance", self.assurance);
         opt!("channel", self.channel);
         opt!("comment", self.comment);
         opt!("effect", self.effect);
@@ -210,6 +218,7 @@ impl AuditRecord {
             };
         }
         opt2!("on_behalf_of", self.on_behalf_of);
+        opt2!("os_user", self.os_user);
         opt2!("outcome", self.outcome);
         opt2!("policy_digest", self.policy_digest);
         key2(&mut tail, "prev");

@@ -39,12 +39,13 @@ use self::permit::PermitData;
 use crate::action::{Action, ActionError};
 use crate::approval::{RequestStatus, Resolution, StoredRequest, Verdict, Vote};
 use crate::approver::{Approver, ApproverError, VoteSender};
-use crate::audit::{AuditLog, AuditRecord, AuditSink, CheckpointConfig, Event, redact};
+use crate::audit::{AuditLog, AuditRecord, AuditSink, CheckpointConfig, Event};
 use crate::canonical::{MAX_DEPTH, deeper_than, digest};
 use crate::directory::Directory;
 use crate::error::{Denial, DeniedBy, Error, RejectReason, TimedOut, VoteRejection};
 use crate::policy::{Decision, Effect, OnTimeout, Policy};
 use crate::principal::{Principal, PrincipalKind};
+use crate::redact::RedactionKey;
 use crate::store::{ApprovalStore, MemoryStore, StoreError};
 
 /// Decides whether an action may run now, waiting for humans where the
@@ -91,6 +92,40 @@ pub(crate) struct GateInner {
     directory: Option<Arc<dyn Directory>>,
     permit_ttl: Duration,
     decided: [std::sync::atomic::AtomicU64; 3],
+    redaction_key: RedactionKey,
+    defaults: Defaults,
+}
+
+/// What every action without its own value takes (DESIGN §9).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Defaults {
+    actor: Option<String>,
+    on_behalf_of: Option<String>,
+    env: Option<String>,
+    context: Option<serde_json::Map<String, Value>>,
+}
+
+impl Defaults {
+    /// Fills the fields `action` leaves unset; context keys merge, the
+    /// action's own keys winning.
+    fn apply(&self, action: &mut Action) {
+        if action.actor.is_none() {
+            action.actor.clone_from(&self.actor);
+        }
+        if action.on_behalf_of.is_none() {
+            action.on_behalf_of.clone_from(&self.on_behalf_of);
+        }
+        if action.env.is_none() {
+            action.env.clone_from(&self.env);
+        }
+        if let (Some(defaults), Some(ctx)) = (&self.context, action.context.as_object_mut()) {
+            for (k, v) in defaults {
+                if !ctx.contains_key(k) {
+                    ctx.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
 }
 
 /// How many decisions this gate made, by effect (for metrics).
@@ -126,9 +161,49 @@ pub struct GateBuilder {
     stream: Option<String>,
     checkpoint: Option<CheckpointConfig>,
     permit_ttl: Option<Duration>,
+    redaction_key: Option<RedactionKey>,
+    defaults: Defaults,
+    context_error: Option<String>,
 }
 
 impl GateBuilder {
+    /// The key of the keyed digests that replace redacted values (DESIGN
+    /// §14). Without one the gate makes a random key of its own.
+    pub fn redaction_key(mut self, key: RedactionKey) -> Self {
+        self.redaction_key = Some(key);
+        self
+    }
+
+    /// The actor of every action that names none (`agent:billing-bot`).
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.defaults.actor = Some(actor.into());
+        self
+    }
+
+    /// The person on whose behalf every action runs, unless it says otherwise.
+    pub fn on_behalf_of(mut self, principal: impl Into<String>) -> Self {
+        self.defaults.on_behalf_of = Some(principal.into());
+        self
+    }
+
+    /// The environment of every action that names none.
+    pub fn env(mut self, env: impl Into<String>) -> Self {
+        self.defaults.env = Some(env.into());
+        self
+    }
+
+    /// Context keys every action carries (its own keys win). Must be a JSON object.
+    pub fn context(mut self, context: Value) -> Self {
+        match context {
+            Value::Object(map) => self.defaults.context = Some(map),
+            other => {
+                self.context_error = Some(format!(
+                    "the gate's default context must be a JSON object, not `{other}`"
+                ))
+            }
+        }
+        self
+    }
     /// The policy (required).
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = Some(policy);
@@ -201,6 +276,19 @@ impl GateBuilder {
         let policy = self
             .policy
             .ok_or_else(|| Error::Config("a gate needs a policy".into()))?;
+        if let Some(e) = self.context_error {
+            return Err(Error::Config(e));
+        }
+        // the defaults must be valid on their own, so a bad one is reported
+        // here and not as every action's fault
+        let mut probe = Action::new("gate.defaults");
+        self.defaults.apply(&mut probe);
+        probe
+            .normalize()
+            .map_err(|e| Error::Config(format!("gate default {e}")))?;
+        let mut defaults = self.defaults;
+        defaults.actor = probe.actor;
+        defaults.on_behalf_of = probe.on_behalf_of;
         Ok(Gate {
             inner: Arc::new(GateInner {
                 policy: RwLock::new(policy),
@@ -212,6 +300,8 @@ impl GateBuilder {
                 directory: self.directory,
                 permit_ttl: self.permit_ttl.unwrap_or(Duration::from_secs(300)),
                 decided: Default::default(),
+                redaction_key: self.redaction_key.unwrap_or_else(RedactionKey::random),
+                defaults,
             }),
         })
     }
@@ -259,11 +349,12 @@ fn rules_field(rules: &[String]) -> Option<String> {
     (!rules.is_empty()).then(|| rules.join(","))
 }
 
-fn redaction(decision: &Decision) -> &[String] {
-    decision
-        .approval
-        .as_ref()
-        .map_or(&[], |a| a.redact.as_slice())
+/// `start + d`, or an error instead of an overflow.
+fn checked_after(start: chrono::DateTime<Utc>, d: Duration) -> Result<chrono::DateTime<Utc>, Error> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| start.checked_add_signed(d))
+        .ok_or_else(|| Error::Config(format!("duration {d:?} is out of range")))
 }
 
 impl Gate {
@@ -310,6 +401,30 @@ impl Gate {
     /// The approval store.
     pub fn store(&self) -> &Arc<dyn ApprovalStore> {
         &self.inner.store
+    }
+
+    /// Fills in the gate's defaults (actor, on-behalf-of, env, context) where
+    /// `action` leaves them unset, as `require` does.
+    pub fn with_defaults(&self, mut action: Action) -> Action {
+        self.inner.defaults.apply(&mut action);
+        action
+    }
+
+    /// Decides `action` with the gate's defaults filled in, without
+    /// recording anything (what `require` would decide now).
+    pub fn evaluate(&self, action: &Action) -> Decision {
+        let mut action = action.clone();
+        self.inner.defaults.apply(&mut action);
+        self.policy().evaluate(&action).decision()
+    }
+
+    /// The args and context of `action` as reviewers and the trail see them.
+    fn shown(&self, policy: &Policy, action: &Action) -> (Value, Value) {
+        let r = policy.redaction();
+        (
+            r.args(&action.args, &self.inner.redaction_key),
+            r.context(&action.context, &self.inner.redaction_key),
+        )
     }
 
     /// Decides whether `action` may run now, waiting for reviewers where the
@@ -424,9 +539,10 @@ impl Gate {
 
     async fn start(&self, mut action: Action) -> Result<Started, Error> {
         let supplied_id = action.id.is_some();
+        self.inner.defaults.apply(&mut action);
         let valid = action.normalize().and_then(|()| {
             if action.actor.is_none() {
-                Err(ActionError::Missing("actor"))
+                Err(ActionError::NoActor)
             } else {
                 Ok(())
             }
@@ -439,14 +555,23 @@ impl Gate {
             return Err(self.refuse_invalid(&action, e).await);
         }
         if supplied_id && let Some(existing) = self.inner.store.get_by_action(&action_id).await? {
+            let submitted = if existing.submitted_digest.is_empty() {
+                action_digest(&existing.action)
+            } else {
+                existing.submitted_digest.clone()
+            };
+            if submitted != action_digest(&action) {
+                return Err(self.refuse_reused_id(&action, &existing).await);
+            }
             return self.follow(existing).await;
         }
         let policy = self.policy();
         let decision = policy.evaluate(&action).decision();
         self.count(decision.effect);
-        let args_digest = digest(&action.args);
+        let (shown_args, shown_context) = self.shown(&policy, &action);
+        let args_digest = digest(&shown_args);
         let mut requested = record_for(Event::ActionRequested, &action, &args_digest);
-        requested.args = Some(redact(&action.args, "args", redaction(&decision)));
+        requested.args = Some(shown_args.clone());
         let mut decided = record_for(Event::PolicyDecided, &action, &args_digest);
         decided.effect = Some(decision.effect.as_str().to_owned());
         decided.rule = rules_field(&decision.rules);
@@ -499,13 +624,14 @@ impl Gate {
                     ));
                 };
                 let now = Utc::now();
-                let expires_at = now
-                    + chrono::Duration::from_std(approval.timeout)
-                        .unwrap_or(chrono::Duration::hours(1));
+                let expires_at = checked_after(now, approval.timeout)?;
                 let request = StoredRequest {
                     id: uuid::Uuid::now_v7().to_string(),
+                    submitted_digest: action_digest(&action),
                     action: action.clone(),
                     args_digest: args_digest.clone(),
+                    shown_args,
+                    shown_context,
                     decision,
                     status: RequestStatus::Pending,
                     votes: Vec::new(),
@@ -561,6 +687,32 @@ impl Gate {
         }
     }
 
+    /// Refuses an action id that already names another action, and audits it.
+    async fn refuse_reused_id(&self, action: &Action, existing: &StoredRequest) -> Error {
+        self.count(Effect::Deny);
+        let mut decided = AuditRecord::new(Event::PolicyDecided);
+        decided.action_id = action.id.clone();
+        decided.request_id = Some(existing.id.clone());
+        decided.action = Some(action.name.clone());
+        decided.actor = action.actor.clone();
+        decided.on_behalf_of = action.on_behalf_of.clone();
+        decided.effect = Some("deny".to_owned());
+        decided.outcome = Some("denied".to_owned());
+        decided.error = Some(format!(
+            "action id reused: it already names action `{}` (request `{}`)",
+            existing.action.name, existing.id
+        ));
+        decided.policy_digest = Some(self.policy().digest().to_owned());
+        let err = Error::IdReused {
+            action_id: action.id.clone().unwrap_or_default(),
+            existing: existing.action.name.clone(),
+        };
+        match self.inner.audit.append(vec![decided]).await {
+            Ok(()) => err,
+            Err(audit) => Error::Audit(audit),
+        }
+    }
+
     async fn refuse_invalid(&self, action: &Action, e: ActionError) -> Error {
         self.count(Effect::Deny);
         let mut decided = AuditRecord::new(Event::PolicyDecided);
@@ -583,6 +735,8 @@ impl Gate {
         request_id: Option<String>,
         approved_by: Vec<String>,
     ) -> Permit {
+        let now = Utc::now();
+        let expires_at = checked_after(now, self.inner.permit_ttl).unwrap_or(now);
         Permit {
             gate: self.clone(),
             done: false,
@@ -592,9 +746,7 @@ impl Gate {
                 args_digest,
                 action_digest: std::sync::OnceLock::new(),
                 approved_by,
-                expires_at: Utc::now()
-                    + chrono::Duration::from_std(self.inner.permit_ttl)
-                        .unwrap_or(chrono::Duration::minutes(5)),
+                expires_at,
             }),
         }
     }
@@ -628,14 +780,12 @@ impl Gate {
             .is_some_and(|a| a.on_timeout == OnTimeout::Allow);
         match req.status {
             RequestStatus::Approved => {
-                self.inner.audit.append(vec![record]).await?;
                 let by = resolution.map(|r| r.by).unwrap_or_default();
-                Ok(self.permit(req.action, req.args_digest, Some(req.id), by))
+                self.issue(req, record, by).await
             }
             RequestStatus::Expired if timeout_allows => {
                 record.outcome = Some("expired; allowed by on_timeout".to_owned());
-                self.inner.audit.append(vec![record]).await?;
-                Ok(self.permit(req.action, req.args_digest, Some(req.id), Vec::new()))
+                self.issue(req, record, Vec::new()).await
             }
             RequestStatus::Denied => {
                 self.inner.audit.append(vec![record]).await?;
@@ -682,10 +832,36 @@ impl Gate {
                 }
             }
             RequestStatus::Completed => Err(Error::AlreadyCompleted(action_id)),
+            RequestStatus::Issued => Err(Error::AlreadyIssued(action_id)),
             RequestStatus::Pending => {
                 Err(Error::Config("settle called on a pending request".into()))
             }
         }
+    }
+
+    /// Issues the one permit of an approved request: a compare-and-swap to
+    /// `issued` in the store, so two processes (or a `resume` and a
+    /// `submit`) can never both hold a permit for one approval.
+    async fn issue(
+        &self,
+        req: StoredRequest,
+        record: AuditRecord,
+        approved_by: Vec<String>,
+    ) -> Result<Permit, Error> {
+        let action_id = req.action.id.clone().unwrap_or_default();
+        let mut issued = req;
+        issued.status = RequestStatus::Issued;
+        issued.version += 1;
+        if !self.inner.store.update(&issued).await? {
+            return Err(Error::AlreadyIssued(action_id));
+        }
+        self.inner.audit.append(vec![record]).await?;
+        Ok(self.permit(
+            issued.action,
+            issued.args_digest,
+            Some(issued.id),
+            approved_by,
+        ))
     }
 
     /// Waits for a pending request to resolve.
@@ -787,7 +963,10 @@ impl Gate {
             let Some(mut req) = self.inner.store.get(id).await? else {
                 return Ok(());
             };
-            if !matches!(req.status, RequestStatus::Approved | RequestStatus::Expired) {
+            if !matches!(
+                req.status,
+                RequestStatus::Issued | RequestStatus::Approved | RequestStatus::Expired
+            ) {
                 return Ok(());
             }
             req.status = RequestStatus::Completed;
@@ -877,6 +1056,8 @@ impl Gate {
         r.voter = Some(vote.voter.clone());
         r.verdict = Some(vote.verdict.as_str().to_owned());
         r.channel = Some(vote.channel.clone());
+        r.assurance = Some(vote.assurance().to_owned());
+        r.os_user.clone_from(&vote.os_user);
         r.comment = vote.comment.clone();
         r.outcome = Some(reason.code().to_owned());
         r.reason = Some(message.clone());
@@ -928,15 +1109,10 @@ impl Gate {
                 format!("`{voter}` is not a user; only `user:` principals vote"),
             ));
         }
-        // 2. no self-approval
-        let is = |p: &Option<String>| p.as_deref() == Some(voter.as_str());
-        if is(&req.action.actor) || is(&req.action.on_behalf_of) {
-            return Err((
-                R::SelfApproval,
-                format!(
-                    "`{voter}` requested this action (as actor or on whose behalf it runs) and cannot vote on it"
-                ),
-            ));
+        // 2. no self-approval: not the actor, not the person it runs for, not
+        // anyone who looks like them, and not an owner of the agent
+        if let Some(message) = self.self_approval(req, &voter) {
+            return Err((R::SelfApproval, message));
         }
         // 3. must be in a required group
         let approval = req
@@ -964,6 +1140,20 @@ impl Gate {
             return Err((
                 R::NotEligible,
                 format!("`{voter}` is not in {}", groups.join(" or ")),
+            ));
+        }
+        // channel assurance: a rule may count only some channels
+        if let Some(allowed) = &approval.channels
+            && !channel_counts(vote, allowed)
+        {
+            return Err((
+                R::ChannelNotAllowed,
+                format!(
+                    "votes through `{}` ({}) do not count for this request; it accepts {}",
+                    vote.channel,
+                    vote.assurance(),
+                    allowed.join(", ")
+                ),
             ));
         }
         // 7. the vote names the args it saw
@@ -1007,8 +1197,11 @@ impl Gate {
             }
             let mut edited = new.action.clone();
             edited.args = args.clone();
-            let decision = self.policy().evaluate(&edited).decision();
-            new.args_digest = digest(args);
+            let policy = self.policy();
+            let decision = policy.evaluate(&edited).decision();
+            let (shown_args, _) = self.shown(&policy, &edited);
+            new.args_digest = digest(&shown_args);
+            new.shown_args = shown_args;
             new.action = edited;
             edited_args = Some(args.clone());
             match decision.effect {
@@ -1042,8 +1235,10 @@ impl Gate {
         r.verdict = Some(vote.verdict.as_str().to_owned());
         r.comment = vote.comment.clone();
         r.channel = Some(vote.channel.clone());
-        if let Some(args) = edited_args {
-            r.args = Some(redact(&args, "args", redaction(&new.decision)));
+        r.assurance = Some(vote.assurance().to_owned());
+        r.os_user.clone_from(&vote.os_user);
+        if edited_args.is_some() {
+            r.args = Some(new.shown_args.clone());
             r.reason = Some("the reviewer edited the args".to_owned());
         }
         records.push(r);
@@ -1074,6 +1269,39 @@ impl Gate {
         Ok(VoteStep::Update(Box::new(new), records))
     }
 
+    /// Why `voter` may not vote on `req` as its requester, if so: the actor,
+    /// the on-behalf-of, a principal confusable with either (UTS #39
+    /// skeletons), or an owner of the actor under the policy's `[owners]`.
+    fn self_approval(&self, req: &StoredRequest, voter: &Principal) -> Option<String> {
+        let named = [&req.action.actor, &req.action.on_behalf_of];
+        for p in named.into_iter().flatten() {
+            let Ok(requester) = Principal::parse(p) else {
+                // an unparseable requester cannot be told apart: refuse
+                return Some(format!("`{voter}` cannot be told apart from the requester"));
+            };
+            if requester == *voter {
+                return Some(format!(
+                    "`{voter}` requested this action (as actor or on whose behalf it runs) and cannot vote on it"
+                ));
+            }
+            if requester.is_confusable_with(voter) {
+                return Some(format!(
+                    "`{voter}` looks like the requester `{requester}` (confusable characters) and cannot vote on it"
+                ));
+            }
+        }
+        let policy = self.policy();
+        let actor = req.action.actor.as_deref()?;
+        for owner in policy.owners_of(actor) {
+            if owner.is_confusable_with(voter) {
+                return Some(format!(
+                    "`{voter}` owns the agent `{actor}` (policy `[owners]`) and cannot vote on its actions"
+                ));
+            }
+        }
+        None
+    }
+
     /// The approvers, if the current approvals fill every requirement.
     async fn filled(&self, req: &StoredRequest) -> Option<Vec<String>> {
         let approval = req.decision.approval.as_ref()?;
@@ -1099,6 +1327,21 @@ impl Gate {
         tally::can_fill(&slots, voters.len(), &|v, i| member[v][i])
             .then(|| voters.iter().map(|p| p.as_str().to_owned()).collect())
     }
+}
+
+/// Channels that authenticate their voters; a vote naming one of them but
+/// not marked authenticated never satisfies a `channels` restriction.
+const AUTHENTICATING_CHANNELS: &[&str] = &["slack", "web", "api", "teams"];
+
+/// Whether `vote` counts under a rule's `channels` list: its channel is
+/// listed (and, for a channel that authenticates, it really did), or the
+/// list says `authenticated` and the vote was.
+fn channel_counts(vote: &Vote, allowed: &[String]) -> bool {
+    if vote.authenticated && allowed.iter().any(|c| c == "authenticated") {
+        return true;
+    }
+    allowed.iter().any(|c| *c == vote.channel)
+        && (vote.authenticated || !AUTHENTICATING_CHANNELS.contains(&vote.channel.as_str()))
 }
 
 /// Cancels the request if the waiting future is dropped.

@@ -128,6 +128,22 @@ impl Permit {
     /// Records the action's outcome; the permit is used up.
     pub async fn complete(mut self, outcome: Outcome) -> Result<(), Error> {
         self.done = true;
+        if self.is_expired() {
+            // too late to start the action: refuse, and record the refusal
+            let mut record = self.record(Event::ActionAbandoned);
+            record.outcome = Some("expired".to_owned());
+            let expired_at = self.data.expires_at.to_rfc3339();
+            record.error = Some(format!(
+                "the permit expired at {expired_at} before it was completed"
+            ));
+            let gate = self.gate.clone();
+            gate.finish_request(self.data.request_id.as_deref()).await?;
+            gate.inner.audit.append(vec![record]).await?;
+            return Err(Error::PermitExpired {
+                action_id: self.action_id().to_owned(),
+                expired_at,
+            });
+        }
         let mut record = self.record(Event::ActionCompleted);
         record.outcome = Some(if outcome.ok { "success" } else { "failure" }.to_owned());
         record.error = outcome.detail;

@@ -64,6 +64,30 @@ impl PolicyBuilder {
         self
     }
 
+    /// Paths redacted in every record and request (`[policy] redact`).
+    pub fn redact<I: IntoIterator<Item = S>, S: Into<String>>(mut self, paths: I) -> Self {
+        self.raw.policy.redact = strings(paths);
+        self
+    }
+
+    /// Whether secret-named keys are redacted by default (on when never set).
+    pub fn redact_defaults(mut self, yes: bool) -> Self {
+        self.raw.policy.redact_defaults = Some(yes);
+        self
+    }
+
+    /// Names the people who run the agents matching `actors` (`[owners]`).
+    pub fn owners<I, S>(mut self, actors: impl Into<String>, people: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.raw
+            .owners
+            .insert(actors.into(), people.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// Appends a rule.
     pub fn rule(mut self, rule: RuleBuilder) -> Self {
         self.raw.rules.push(rule.raw);
@@ -193,6 +217,12 @@ impl RuleBuilder {
     /// Paths hidden from reviewers and the audit trail.
     pub fn redact<I: IntoIterator<Item = S>, S: Into<String>>(mut self, paths: I) -> Self {
         self.raw.redact = strings(paths);
+        self
+    }
+
+    /// The vote channels that count for this approve rule.
+    pub fn channels<I: IntoIterator<Item = S>, S: Into<String>>(mut self, channels: I) -> Self {
+        self.raw.channels = strings(channels);
         self
     }
 

@@ -52,6 +52,19 @@ pub enum ConditionError {
         "`when` references unknown variable `{0}` (known: action, resource, actor, on_behalf_of, env, args, context, now)"
     )]
     UnknownVariable(String),
+    /// A function or method the evaluator does not have, or the wrong
+    /// number of arguments to one it has.
+    #[error(
+        "`when` calls unknown {kind} `{name}` with {arity} argument(s); known functions: {FUNCTIONS_DOC}; known methods: {METHODS_DOC}"
+    )]
+    UnknownFunction {
+        /// `function` or `method`.
+        kind: &'static str,
+        /// The name as written.
+        name: String,
+        /// How many arguments it was given.
+        arity: usize,
+    },
     /// A `matches` pattern that is not a valid regular expression.
     #[error("`when` has an invalid regular expression `{pattern}`: {message}")]
     BadRegex {
@@ -105,6 +118,7 @@ impl Condition {
         let mut vars = 0u8;
         let mut bound = Vec::new();
         free_variables(program.expression(), &mut bound, &mut vars)?;
+        check_functions(program.expression())?;
         check_regexes(program.expression())?;
         let fast = if vars & (1 << NOW) == 0 {
             compile_node(program.expression())
@@ -278,6 +292,137 @@ fn free_variables(
             bound.truncate(depth);
         }
         Expr::Literal(_) | Expr::Unspecified => {}
+    }
+    Ok(())
+}
+
+/// The global functions a condition may call, with their argument counts.
+pub const FUNCTIONS: &[(&str, &[usize])] = &[
+    ("size", &[1]),
+    ("matches", &[2]),
+    ("bool", &[1]),
+    ("bytes", &[1]),
+    ("double", &[1]),
+    ("dyn", &[1]),
+    ("int", &[1]),
+    ("uint", &[1]),
+    ("string", &[1]),
+    ("type", &[1]),
+    ("duration", &[1]),
+    ("timestamp", &[1]),
+];
+
+/// The methods (`target.name(...)`) a condition may call, with their
+/// argument counts (the time-zone argument of the timestamp getters is optional).
+pub const METHODS: &[(&str, &[usize])] = &[
+    ("size", &[0]),
+    ("contains", &[1]),
+    ("startsWith", &[1]),
+    ("endsWith", &[1]),
+    ("matches", &[1]),
+    ("getFullYear", &[0, 1]),
+    ("getMonth", &[0, 1]),
+    ("getDayOfYear", &[0, 1]),
+    ("getDayOfMonth", &[0, 1]),
+    ("getDate", &[0, 1]),
+    ("getDayOfWeek", &[0, 1]),
+    ("getHours", &[0, 1]),
+    ("getMinutes", &[0, 1]),
+    ("getSeconds", &[0, 1]),
+    ("getMilliseconds", &[0, 1]),
+];
+
+const FUNCTIONS_DOC: &str =
+    "size, matches, bool, bytes, double, dyn, int, uint, string, type, duration, timestamp";
+const METHODS_DOC: &str = "size, contains, startsWith, endsWith, matches, getFullYear, getMonth, getDayOfYear, getDayOfMonth, getDate, getDayOfWeek, getHours, getMinutes, getSeconds, getMilliseconds; macros: has, all, exists, exists_one, map, filter";
+
+/// The operators the parser produces, with their operand counts.
+const OPERATORS: &[(&str, usize)] = &[
+    (operators::CONDITIONAL, 3),
+    (operators::LOGICAL_AND, 2),
+    (operators::LOGICAL_OR, 2),
+    (operators::LOGICAL_NOT, 1),
+    (operators::SUBSTRACT, 2),
+    (operators::ADD, 2),
+    (operators::MULTIPLY, 2),
+    (operators::DIVIDE, 2),
+    (operators::MODULO, 2),
+    (operators::EQUALS, 2),
+    (operators::NOT_EQUALS, 2),
+    (operators::GREATER_EQUALS, 2),
+    (operators::LESS_EQUALS, 2),
+    (operators::GREATER, 2),
+    (operators::LESS, 2),
+    (operators::NEGATE, 1),
+    (operators::INDEX, 2),
+    (operators::IN, 2),
+    (operators::NOT_STRICTLY_FALSE, 1),
+];
+
+/// Refuses every call of a function, method or operator the evaluator does
+/// not have (or with the wrong number of arguments): such a condition would
+/// fail at run time on every action, which makes a deny or approve rule
+/// match everything.
+fn check_functions(expr: &IdedExpr) -> Result<(), ConditionError> {
+    let mut stack = vec![expr];
+    while let Some(e) = stack.pop() {
+        match &e.expr {
+            Expr::Call(call) => {
+                let name = call.func_name.as_str();
+                let n = call.args.len();
+                let known = match &call.target {
+                    None => {
+                        OPERATORS.iter().any(|(op, k)| *op == name && *k == n)
+                            || FUNCTIONS.iter().any(|(f, k)| *f == name && k.contains(&n))
+                    }
+                    Some(_) => METHODS.iter().any(|(f, k)| *f == name && k.contains(&n)),
+                };
+                if !known {
+                    let kind = if call.target.is_some() {
+                        "method"
+                    } else {
+                        "function"
+                    };
+                    return Err(ConditionError::UnknownFunction {
+                        kind,
+                        name: name.to_owned(),
+                        arity: n,
+                    });
+                }
+                stack.extend(call.target.as_deref());
+                stack.extend(call.args.iter());
+            }
+            Expr::Select(s) => stack.push(&s.operand),
+            Expr::List(l) => stack.extend(l.elements.iter()),
+            Expr::Map(m) => {
+                for entry in &m.entries {
+                    match &entry.expr {
+                        cel::common::ast::EntryExpr::MapEntry(x) => {
+                            stack.push(&x.key);
+                            stack.push(&x.value);
+                        }
+                        cel::common::ast::EntryExpr::StructField(f) => stack.push(&f.value),
+                    }
+                }
+            }
+            Expr::Struct(st) => {
+                for entry in &st.entries {
+                    if let cel::common::ast::EntryExpr::StructField(f) = &entry.expr {
+                        stack.push(&f.value);
+                    }
+                }
+            }
+            Expr::Comprehension(c) => {
+                stack.extend([
+                    &c.iter_range,
+                    &c.accu_init,
+                    &c.loop_cond,
+                    &c.loop_step,
+                    &c.result,
+                ]);
+            }
+            Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+        }
     }
     Ok(())
 }

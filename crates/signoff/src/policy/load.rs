@@ -316,7 +316,12 @@ pub(crate) struct Compiled {
     pub groups: BTreeMap<String, Vec<Principal>>,
     pub rules: Vec<Rule>,
     pub unsafe_allow_on_timeout: bool,
+    pub redaction: crate::redact::Redaction,
+    pub owners: Vec<(Glob, Vec<Principal>)>,
 }
+
+/// The longest timeout (and grant) a policy may ask for: a year.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
 
@@ -361,11 +366,37 @@ fn parse_effect(s: &str) -> Option<Effect> {
 fn parse_duration(s: &str) -> Result<Duration, String> {
     match humantime::parse_duration(s) {
         Ok(d) if d.is_zero() => Err(format!("duration `{s}` must be longer than zero")),
+        Ok(d) if d > MAX_DURATION => Err(format!(
+            "duration `{s}` is longer than the maximum of a year"
+        )),
         Ok(d) => Ok(d),
         Err(e) => Err(format!(
             "bad duration `{s}`: {e} (write e.g. `15m`, `1h`, `2h 30m`)"
         )),
     }
+}
+
+/// Checks a `redact` list; the valid paths.
+fn redact_paths<'a>(
+    c: &mut Checker<'_>,
+    rule: Option<&str>,
+    at: &[Seg<'_>],
+    list: &'a [String],
+) -> (Vec<&'a str>, bool) {
+    let mut ok = true;
+    let mut out = Vec::with_capacity(list.len());
+    for (i, path) in list.iter().enumerate() {
+        match crate::redact::check_path(path) {
+            Ok(()) => out.push(path.as_str()),
+            Err(m) => {
+                let mut p = at.to_vec();
+                p.push(Seg::Index(i));
+                c.issue(rule, &p, m);
+                ok = false;
+            }
+        }
+    }
+    (out, ok)
 }
 
 /// Normalises an actor pattern like a principal: NFKC, kind and e-mail ids
@@ -455,6 +486,7 @@ pub(crate) fn compile(
                 on_timeout: None,
                 allow_edit: None,
                 redact: None,
+                channels: None,
             },
             &groups,
             unsafe_allow_on_timeout,
@@ -475,6 +507,49 @@ pub(crate) fn compile(
         }
         None
     };
+
+    let mut all_redact: Vec<&str> = Vec::new();
+    if let Some(list) = &header.redact {
+        let (paths, _) = redact_paths(
+            &mut c,
+            None,
+            &[Seg::Key("policy"), Seg::Key("redact")],
+            list,
+        );
+        all_redact.extend(paths);
+    }
+    for r in &raw.rules {
+        all_redact.extend(r.redact.iter().flatten().map(String::as_str));
+    }
+
+    let mut owners = Vec::new();
+    for (pattern, people) in &raw.owners {
+        let at = [Seg::Key("owners"), Seg::Key(pattern)];
+        let glob = match Glob::path(&normalize_actor_pattern(pattern)) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                c.issue(None, &at, format!("`owners` pattern `{pattern}`: {e}"));
+                None
+            }
+        };
+        let mut list = Vec::new();
+        for (i, who) in people.iter().enumerate() {
+            let mut p = at.to_vec();
+            p.push(Seg::Index(i));
+            match Principal::parse(who) {
+                Ok(pr) if pr.kind() == PrincipalKind::User => list.push(pr),
+                Ok(_) => c.issue(
+                    None,
+                    &p,
+                    format!("owner `{who}` must be a `user:` principal"),
+                ),
+                Err(e) => c.issue(None, &p, format!("owner: {e}")),
+            }
+        }
+        if let Some(g) = glob {
+            owners.push((g, list));
+        }
+    }
 
     let mut rules = Vec::with_capacity(raw.rules.len());
     let mut seen_ids: HashSet<&str> = HashSet::new();
@@ -503,6 +578,11 @@ pub(crate) fn compile(
         groups,
         rules,
         unsafe_allow_on_timeout,
+        redaction: crate::redact::Redaction::new(
+            all_redact,
+            header.redact_defaults.unwrap_or(true),
+        ),
+        owners,
     })
 }
 
@@ -513,6 +593,7 @@ struct ApprovalFields<'a> {
     on_timeout: Option<&'a str>,
     allow_edit: Option<bool>,
     redact: Option<&'a [String]>,
+    channels: Option<&'a [String]>,
 }
 
 fn approval_spec(
@@ -615,24 +696,40 @@ fn approval_spec(
             OnTimeout::Deny
         }
     };
-    let mut redact = Vec::new();
-    for (i, path) in f.redact.unwrap_or(&[]).iter().enumerate() {
-        let valid = ["args.", "context."].iter().any(|p| {
-            path.strip_prefix(p)
-                .is_some_and(|rest| !rest.is_empty() && rest.split('.').all(|s| !s.is_empty()))
-        });
-        if valid {
-            redact.push(path.as_str().into());
-        } else {
-            let mut p = at("redact");
-            p.push(Seg::Index(i));
+    let redact: Vec<Box<str>> = f
+        .redact
+        .unwrap_or(&[])
+        .iter()
+        .filter(|p| crate::redact::check_path(p).is_ok())
+        .map(|p| p.as_str().into())
+        .collect();
+    let mut channels = None;
+    if let Some(list) = f.channels {
+        if list.is_empty() {
             c.issue(
                 rule,
-                &p,
-                format!("`redact` path `{path}` must be a dotted path under `args.` or `context.`"),
+                &at("channels"),
+                "`channels` is an empty list, so no vote could count; remove it to accept every channel",
             );
             ok = false;
         }
+        for (i, ch) in list.iter().enumerate() {
+            if ch.is_empty()
+                || !ch
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            {
+                let mut p = at("channels");
+                p.push(Seg::Index(i));
+                c.issue(
+                    rule,
+                    &p,
+                    format!("channel `{ch}` must be a lowercase name such as `slack`, `web`, `api` or `authenticated`"),
+                );
+                ok = false;
+            }
+        }
+        channels = Some(list.iter().map(|s| s.as_str().into()).collect());
     }
     let (g, _) = group?;
     ok.then(|| ApprovalSpec {
@@ -642,6 +739,7 @@ fn approval_spec(
         on_timeout,
         allow_edit: f.allow_edit.unwrap_or(false),
         redact: redact.into(),
+        channels,
     })
 }
 
@@ -763,6 +861,10 @@ fn compile_rule<'r>(
             }
         },
     };
+    if let Some(list) = &r.redact {
+        let (_, valid) = redact_paths(c, rid, &at("redact"), list);
+        ok &= valid;
+    }
     let risk = match r.risk.as_deref() {
         None => None,
         Some(s) => match Risk::parse(s) {
@@ -790,6 +892,7 @@ fn compile_rule<'r>(
                 on_timeout: r.on_timeout.as_deref(),
                 allow_edit: r.allow_edit,
                 redact: r.redact.as_deref(),
+                channels: r.channels.as_deref(),
             },
             groups,
             unsafe_allow_on_timeout,
@@ -805,7 +908,7 @@ fn compile_rule<'r>(
             ("timeout", r.timeout.is_some()),
             ("on_timeout", r.on_timeout.is_some()),
             ("allow_edit", r.allow_edit.is_some()),
-            ("redact", r.redact.is_some()),
+            ("channels", r.channels.is_some()),
         ] {
             if present && r.effect.is_some() && ok {
                 c.issue(
@@ -833,6 +936,12 @@ fn compile_rule<'r>(
         reason: r.reason.clone(),
         approval,
         risk,
+        redact: r
+            .redact
+            .iter()
+            .flatten()
+            .map(|p| p.as_str().into())
+            .collect(),
     })
 }
 

@@ -133,6 +133,8 @@ pub(crate) struct ApprovalSpec {
     pub on_timeout: OnTimeout,
     pub allow_edit: bool,
     pub redact: Box<[Box<str>]>,
+    /// The vote channels that count (`None`: every channel).
+    pub channels: Option<Box<[Box<str>]>>,
 }
 
 /// A compiled rule.
@@ -149,6 +151,8 @@ pub struct Rule {
     pub(crate) reason: Option<String>,
     pub(crate) approval: Option<ApprovalSpec>,
     pub(crate) risk: Option<Risk>,
+    /// This rule's own `redact` paths (also part of the policy's redaction).
+    pub(crate) redact: Box<[Box<str>]>,
 }
 
 /// Why a rule did or did not match.
@@ -272,6 +276,12 @@ impl Rule {
         if let Some(a) = &self.approval {
             approval_json(a, &mut m);
         }
+        if !self.redact.is_empty() {
+            m.insert(
+                "redact".into(),
+                json!(self.redact.iter().map(|s| &**s).collect::<Vec<_>>()),
+            );
+        }
         Value::Object(m)
     }
 }
@@ -285,10 +295,10 @@ fn approval_json(a: &ApprovalSpec, m: &mut serde_json::Map<String, Value>) {
     );
     m.insert("on_timeout".into(), json!(a.on_timeout));
     m.insert("allow_edit".into(), json!(a.allow_edit));
-    if !a.redact.is_empty() {
+    if let Some(ch) = &a.channels {
         m.insert(
-            "redact".into(),
-            json!(a.redact.iter().map(|s| &**s).collect::<Vec<_>>()),
+            "channels".into(),
+            json!(ch.iter().map(|s| &**s).collect::<Vec<_>>()),
         );
     }
 }
@@ -310,6 +320,8 @@ struct Inner {
     digest: String,
     uses_now: bool,
     unsafe_allow_on_timeout: bool,
+    redaction: crate::redact::Redaction,
+    owners: Vec<(Glob, Vec<Principal>)>,
 }
 
 impl fmt::Debug for Policy {
@@ -391,6 +403,8 @@ impl Policy {
             digest: String::new(),
             uses_now,
             unsafe_allow_on_timeout: c.unsafe_allow_on_timeout,
+            redaction: c.redaction,
+            owners: c.owners,
         };
         inner.digest = crate::canonical::digest(&canonical_json(&inner));
         Policy {
@@ -422,6 +436,22 @@ impl Policy {
     /// The static groups: name → members.
     pub fn groups(&self) -> &BTreeMap<String, Vec<Principal>> {
         &self.inner.groups
+    }
+
+    /// What every record and request hides: `[policy] redact`, every
+    /// rule's `redact` (whichever rule decides), and secret-named keys.
+    pub fn redaction(&self) -> &crate::redact::Redaction {
+        &self.inner.redaction
+    }
+
+    /// The people who run `actor` (from `[owners]`): they never vote on its
+    /// actions, whatever `on_behalf_of` says.
+    pub fn owners_of<'a>(&'a self, actor: &'a str) -> impl Iterator<Item = &'a Principal> + 'a {
+        self.inner
+            .owners
+            .iter()
+            .filter(move |(g, _)| g.matches(actor))
+            .flat_map(|(_, people)| people.iter())
     }
 
     /// The canonical JSON form (the schema of [`Policy::from_json_str`]).
@@ -654,6 +684,13 @@ fn canonical_json(inner: &Inner) -> Value {
     if inner.unsafe_allow_on_timeout {
         header.insert("unsafe_allow_on_timeout".into(), json!(true));
     }
+    let policy_paths: Vec<&str> = inner.redaction.paths().collect();
+    if !policy_paths.is_empty() {
+        header.insert("redact".into(), json!(policy_paths));
+    }
+    if !inner.redaction.hides_secret_names() {
+        header.insert("redact_defaults".into(), json!(false));
+    }
     if let Some(a) = &inner.default_approval {
         header.insert("approvers".into(), json!(&*a.group));
         header.insert("min_approvals".into(), json!(a.min));
@@ -672,11 +709,27 @@ fn canonical_json(inner: &Inner) -> Value {
             )
         })
         .collect();
-    json!({
+    let mut doc = json!({
         "policy": header,
         "groups": groups,
         "rules": inner.rules.iter().map(Rule::to_json).collect::<Vec<_>>(),
-    })
+    });
+    if !inner.owners.is_empty()
+        && let Some(map) = doc.as_object_mut()
+    {
+        let owners: serde_json::Map<String, Value> = inner
+            .owners
+            .iter()
+            .map(|(g, people)| {
+                (
+                    g.as_str().to_owned(),
+                    json!(people.iter().map(Principal::as_str).collect::<Vec<_>>()),
+                )
+            })
+            .collect();
+        map.insert("owners".into(), Value::Object(owners));
+    }
+    doc
 }
 
 /// Rule indices matched, without allocating for the common single match.
@@ -807,8 +860,16 @@ impl<'p> Evaluation<'p> {
             allow_edit: true,
             redact: Vec::new(),
             risk: None,
+            channels: None,
         };
         for (spec, risk, rule) in &specs {
+            if let Some(list) = &spec.channels {
+                let list: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+                req.channels = Some(match req.channels.take() {
+                    None => list,
+                    Some(prev) => prev.into_iter().filter(|c| list.contains(c)).collect(),
+                });
+            }
             req.requirements.push(Requirement {
                 group: spec.group.to_string(),
                 min: spec.min,
@@ -877,6 +938,10 @@ pub struct ApprovalRequirements {
     pub redact: Vec<String>,
     /// The highest risk of the rules.
     pub risk: Option<Risk>,
+    /// The channels whose votes count (every rule's list must name it);
+    /// `None`: any channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<String>>,
 }
 
 mod humantime_serde_compat {

@@ -21,6 +21,9 @@ fn request(id: &str, action_id: &str) -> StoredRequest {
             .actor("agent:bot")
             .args(json!({"rows": 5})),
         args_digest: "blake3:x".to_owned(),
+        shown_args: serde_json::json!({}),
+        shown_context: serde_json::json!({}),
+        submitted_digest: String::new(),
         decision: Decision {
             effect: Effect::Approve,
             rules: vec!["r".to_owned()],
@@ -35,6 +38,7 @@ fn request(id: &str, action_id: &str) -> StoredRequest {
                 on_timeout: OnTimeout::Deny,
                 allow_edit: false,
                 redact: Vec::new(),
+                channels: None,
                 risk: None,
             }),
             policy_digest: "blake3:p".to_owned(),
