@@ -208,7 +208,9 @@ pub enum Error {
     #[error("the approval of action `{0}` was already used: its permit was issued once")]
     AlreadyIssued(String),
     /// An action id already names a different action (refused and audited).
-    #[error("action id `{action_id}` already names a different action (`{existing}`); use a new id")]
+    #[error(
+        "action id `{action_id}` already names a different action (`{existing}`); use a new id"
+    )]
     IdReused {
         /// The id.
         action_id: String,

@@ -312,9 +312,24 @@ mod tests {
     #[test]
     fn invisible_format_and_bidi_characters_are_refused() {
         for c in [
-            '\u{200b}', '\u{200c}', '\u{200d}', '\u{00ad}', '\u{2060}', '\u{feff}', '\u{202e}',
-            '\u{2066}', '\u{061c}', '\u{034f}', '\u{fe0f}', '\u{3164}', '\u{00a0}', '\u{2003}',
-            '\u{3000}', '\u{2028}', '\u{e000}', '\u{e0041}',
+            '\u{200b}',
+            '\u{200c}',
+            '\u{200d}',
+            '\u{00ad}',
+            '\u{2060}',
+            '\u{feff}',
+            '\u{202e}',
+            '\u{2066}',
+            '\u{061c}',
+            '\u{034f}',
+            '\u{fe0f}',
+            '\u{3164}',
+            '\u{00a0}',
+            '\u{2003}',
+            '\u{3000}',
+            '\u{2028}',
+            '\u{e000}',
+            '\u{e0041}',
         ] {
             let text = format!("user:ali{c}ce@example.com");
             let err = Principal::parse(&text).unwrap_err();
@@ -334,7 +349,11 @@ mod tests {
         assert_ne!(alice, cyrillic);
         assert!(alice.is_confusable_with(&cyrillic));
         let greek = Principal::parse("user:b\u{3bf}b@example.com").unwrap();
-        assert!(Principal::parse("user:bob@example.com").unwrap().is_confusable_with(&greek));
+        assert!(
+            Principal::parse("user:bob@example.com")
+                .unwrap()
+                .is_confusable_with(&greek)
+        );
         assert!(!alice.is_confusable_with(&Principal::parse("user:bob@example.com").unwrap()));
     }
 

@@ -57,7 +57,10 @@ impl RedactionKey {
             );
             key = *blake3::hash(seed.as_bytes()).as_bytes();
         }
-        let id = format!("ephemeral-{}", &hex::encode(blake3::hash(&key).as_bytes())[..8]);
+        let id = format!(
+            "ephemeral-{}",
+            &hex::encode(blake3::hash(&key).as_bytes())[..8]
+        );
         RedactionKey { key, id }
     }
 
@@ -81,8 +84,8 @@ impl RedactionKey {
 
     /// Reads the secret from an environment variable.
     pub fn from_env(var: &str) -> Result<Self, String> {
-        let value = std::env::var(var)
-            .map_err(|_| format!("redaction key variable `{var}` is not set"))?;
+        let value =
+            std::env::var(var).map_err(|_| format!("redaction key variable `{var}` is not set"))?;
         Self::checked(value.trim().as_bytes(), &format!("variable `{var}`"))
     }
 
@@ -410,8 +413,16 @@ mod tests {
         );
         assert_ne!(a, b, "different keys give different digests");
         let unkeyed = crate::canonical::digest(&json!("1234"));
-        assert!(!a.to_string().contains(unkeyed.trim_start_matches("blake3:")));
-        assert!(a["pin"].as_str().unwrap().starts_with(&format!("redacted:{}:", key().id())));
+        assert!(
+            !a.to_string()
+                .contains(unkeyed.trim_start_matches("blake3:"))
+        );
+        assert!(
+            a["pin"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("redacted:{}:", key().id()))
+        );
         assert_eq!(a, r.args(&json!({"pin": "1234"}), &key()), "stable per key");
         let random = RedactionKey::random();
         assert!(random.id().starts_with("ephemeral-"));
@@ -421,18 +432,17 @@ mod tests {
     #[test]
     fn bad_paths_say_what_is_wrong() {
         for bad in [
-            "password",
-            "args",
-            "args.",
-            "args..x",
-            "args[",
-            "args[x]",
-            "args.a]",
-            "argsx",
+            "password", "args", "args.", "args..x", "args[", "args[x]", "args.a]", "argsx",
         ] {
             assert!(check_path(bad).is_err(), "{bad} accepted");
         }
-        for good in ["args.a", "args.a[0]", "args.a[*].b", "context.x.*", "args[*]"] {
+        for good in [
+            "args.a",
+            "args.a[0]",
+            "args.a[*].b",
+            "context.x.*",
+            "args[*]",
+        ] {
             check_path(good).unwrap();
         }
     }

@@ -350,7 +350,10 @@ fn rules_field(rules: &[String]) -> Option<String> {
 }
 
 /// `start + d`, or an error instead of an overflow.
-fn checked_after(start: chrono::DateTime<Utc>, d: Duration) -> Result<chrono::DateTime<Utc>, Error> {
+fn checked_after(
+    start: chrono::DateTime<Utc>,
+    d: Duration,
+) -> Result<chrono::DateTime<Utc>, Error> {
     chrono::Duration::from_std(d)
         .ok()
         .and_then(|d| start.checked_add_signed(d))

@@ -55,10 +55,18 @@ pub(crate) struct RawHeader {
     #[serde(default, deserialize_with = "present")]
     pub unsafe_allow_on_timeout: Option<bool>,
     /// Paths redacted in every record and request, whichever rule decides.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub redact: Option<Vec<String>>,
     /// Whether keys that name secrets are redacted by default (default true).
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub redact_defaults: Option<bool>,
 }
 
@@ -99,6 +107,10 @@ pub(crate) struct RawRule {
     #[serde(default, deserialize_with = "present")]
     pub risk: Option<String>,
     /// The vote channels that count for this approve rule (e.g. `["slack", "web"]`).
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub channels: Option<Vec<String>>,
 }
