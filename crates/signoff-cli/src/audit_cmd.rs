@@ -1,9 +1,13 @@
-//! `signoff audit verify|show|checkpoint`.
+//! `signoff audit verify|show|checkpoint|keygen`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 
-use signoff::audit::{ExportedCheckpoint, verify_file, verifying_key_from_hex};
+use signoff::audit::{
+    ExportedCheckpoint, VerifyFailure, VerifyReport, VerifyingKey, generate_signing_key,
+    signing_key_to_hex, verify_file, verifying_key_from_hex, verifying_key_to_hex,
+};
 use signoff::{AuditRecord, Event};
 
 use crate::exit;
@@ -18,15 +22,40 @@ fn read_key(arg: &str) -> Result<String, String> {
     }
 }
 
-pub fn verify(log: &Path, pubkey: Option<&str>, checkpoint: Option<&Path>) -> u8 {
-    // `log` may name a database: `sqlite:PATH` or `postgres://...`
+/// Verifies any trail kind through the shared verifier: a JSONL file,
+/// `sqlite:PATH` or `postgres://...`. `Err` holds the exit code of a usage
+/// error (already reported).
+fn verify_trail(
+    log: &Path,
+    key: Option<&VerifyingKey>,
+    expect: Option<&ExportedCheckpoint>,
+) -> Result<Result<VerifyReport, VerifyFailure>, u8> {
     let text = log.to_str().unwrap_or_default();
     let postgres = text.starts_with("postgres://") || text.starts_with("postgresql://");
     let sqlite = text.strip_prefix("sqlite:").map(Path::new);
     if !postgres && !sqlite.unwrap_or(log).is_file() {
         eprintln!("{}: cannot read: no such file", log.display());
-        return exit::USAGE;
+        return Err(exit::USAGE);
     }
+    if postgres {
+        return match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => Ok(rt.block_on(signoff_postgres::verify(text, key, expect))),
+            Err(e) => {
+                eprintln!("cannot start the runtime: {e}");
+                Err(exit::USAGE)
+            }
+        };
+    }
+    Ok(match sqlite {
+        Some(db) => signoff_sqlite::verify(db, key, expect),
+        None => verify_file(log, key, expect),
+    })
+}
+
+pub fn verify(log: &Path, pubkey: Option<&str>, checkpoint: Option<&Path>) -> u8 {
     let key = match pubkey.map(read_key).transpose() {
         Ok(k) => k,
         Err(e) => {
@@ -54,26 +83,9 @@ pub fn verify(log: &Path, pubkey: Option<&str>, checkpoint: Option<&Path>) -> u8
             }
         },
     };
-    let result = if postgres {
-        match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(rt) => rt.block_on(signoff_postgres::verify(
-                text,
-                key.as_ref(),
-                expect.as_ref(),
-            )),
-            Err(e) => {
-                eprintln!("cannot start the runtime: {e}");
-                return exit::USAGE;
-            }
-        }
-    } else {
-        match sqlite {
-            Some(db) => signoff_sqlite::verify(db, key.as_ref(), expect.as_ref()),
-            None => verify_file(log, key.as_ref(), expect.as_ref()),
-        }
+    let result = match verify_trail(log, key.as_ref(), expect.as_ref()) {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     match result {
         Ok(report) => {
@@ -93,6 +105,7 @@ pub fn verify(log: &Path, pubkey: Option<&str>, checkpoint: Option<&Path>) -> u8
             for (stream, (seq, hash)) in &report.streams {
                 println!("  stream {stream}: last seq {seq}, hash {hash}");
             }
+            print_coverage(&report, key.is_some(), expect.as_ref());
             exit::OK
         }
         Err(failure) => {
@@ -100,6 +113,130 @@ pub fn verify(log: &Path, pubkey: Option<&str>, checkpoint: Option<&Path>) -> u8
             exit::DENIED
         }
     }
+}
+
+/// What a passing verification could not see: the newest records, unless
+/// a signature or an exported checkpoint covers them.
+fn print_coverage(report: &VerifyReport, signed: bool, expect: Option<&ExportedCheckpoint>) {
+    if signed {
+        // a stream with no signed checkpoint fails; here every stream has one
+        for (stream, n) in report.unsigned_tail() {
+            println!(
+                "  warning: stream {stream}: {n} record(s) after the last checkpoint are not covered by a signature (removing them is undetectable until a later checkpoint signs them)"
+            );
+        }
+    }
+    if let Some(cp) = expect {
+        let last = report.streams.get(&cp.stream).map_or(0, |(s, _)| *s);
+        if last > cp.seq && !signed {
+            println!(
+                "  warning: stream {}: {} record(s) after the exported checkpoint (seq {}) are not covered by it (removing them is undetectable without --pubkey or a later checkpoint)",
+                cp.stream,
+                last - cp.seq,
+                cp.seq
+            );
+        }
+    }
+    if !signed && expect.is_none() {
+        println!(
+            "  warning: without --pubkey or --checkpoint, deleting the newest records (or rewriting the whole trail) is undetectable: only the records present were checked against each other"
+        );
+    }
+}
+
+/// `signoff audit keygen`: a new checkpoint signing key in `out` (mode 0600)
+/// and its public key in `pub_path` (default `OUT.pub`), both as one line of
+/// 64 hex characters. The public key is also printed on standard output.
+pub fn keygen(out: &Path, pub_path: Option<&Path>, force: bool) -> u8 {
+    let pub_path = pub_path.map_or_else(
+        || {
+            let mut p = out.as_os_str().to_owned();
+            p.push(".pub");
+            PathBuf::from(p)
+        },
+        Path::to_path_buf,
+    );
+    if pub_path == out {
+        eprintln!(
+            "{}: the public key cannot go to the secret key's file",
+            out.display()
+        );
+        return exit::USAGE;
+    }
+    if !force {
+        for p in [out, pub_path.as_path()] {
+            if p.exists() {
+                eprintln!(
+                    "{}: already exists (use --force to replace it)",
+                    p.display()
+                );
+                return exit::USAGE;
+            }
+        }
+    }
+    let key = match generate_signing_key() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::USAGE;
+        }
+    };
+    let public = verifying_key_to_hex(&key.verifying_key());
+    if let Err(e) = write_key_file(out, &signing_key_to_hex(&key), true, force) {
+        eprintln!("{}: cannot write: {e}", out.display());
+        return exit::USAGE;
+    }
+    if let Err(e) = write_key_file(&pub_path, &public, false, force) {
+        eprintln!("{}: cannot write: {e}", pub_path.display());
+        return exit::USAGE;
+    }
+    eprintln!(
+        "wrote the secret checkpoint key to {} (mode 0600; give it to the gate as a key file or env var, never inline)",
+        out.display()
+    );
+    eprintln!(
+        "wrote the public key to {} (check trails with `signoff audit verify LOG --pubkey {}`)",
+        pub_path.display(),
+        pub_path.display()
+    );
+    print!("{public}");
+    exit::OK
+}
+
+/// Writes `text` to `path`: a new file, refusing an existing one unless
+/// `force`; a secret one is created with mode 0600 (on Unix) and, when
+/// replacing, written aside and renamed into place so it is never readable
+/// with the old file's mode.
+fn write_key_file(path: &Path, text: &str, secret: bool, force: bool) -> std::io::Result<()> {
+    let create = |p: &Path| {
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        if secret {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            o.mode(0o600);
+        }
+        o.open(p)
+    };
+    let write = |p: &Path| -> std::io::Result<()> {
+        let mut f = create(p)?;
+        let written = f.write_all(text.as_bytes()).and_then(|()| f.sync_all());
+        if written.is_err() {
+            let _ = std::fs::remove_file(p);
+        }
+        written
+    };
+    if !force {
+        return write(path);
+    }
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".tmp-{}", std::process::id()));
+    let aside = PathBuf::from(aside);
+    let _ = std::fs::remove_file(&aside);
+    write(&aside)?;
+    std::fs::rename(&aside, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&aside);
+    })
 }
 
 fn read_records(log: &Path) -> Result<Vec<AuditRecord>, String> {
@@ -116,7 +253,11 @@ fn read_records(log: &Path) -> Result<Vec<AuditRecord>, String> {
 }
 
 pub fn checkpoint(log: &Path) -> u8 {
-    match verify_file(log, None, None) {
+    let result = match verify_trail(log, None, None) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    match result {
         Ok(report) => match report.last_checkpoint {
             Some(cp) => {
                 println!("{}", serde_json::json!(cp));

@@ -40,7 +40,7 @@ enum Command {
         #[arg(long)]
         now: Option<String>,
     },
-    /// Audit trails: verify, show, export a checkpoint.
+    /// Audit trails: verify, show, export a checkpoint, make a checkpoint key.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
@@ -99,10 +99,13 @@ enum TokenCommand {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Check every hash, link, sequence number and checkpoint; names the first bad seq.
+    ///
+    /// Without --pubkey or --checkpoint, deleting the newest records is undetectable.
     Verify {
         /// The trail: a JSONL file, `sqlite:PATH` or `postgres://...`.
         log: PathBuf,
-        /// ed25519 public key (hex, or a file holding it) to check checkpoint signatures.
+        /// ed25519 public key (hex, or a file holding it, e.g. from `keygen`) to check
+        /// checkpoint signatures; every stream must then hold a checkpoint it signed.
         #[arg(long)]
         pubkey: Option<String>,
         /// A checkpoint exported earlier (`signoff audit checkpoint`): detects truncation and rewrites.
@@ -122,8 +125,24 @@ enum AuditCommand {
     },
     /// Print the last signed checkpoint as JSON, to keep somewhere else.
     Checkpoint {
-        /// The JSONL trail.
+        /// The trail: a JSONL file, `sqlite:PATH` or `postgres://...`.
         log: PathBuf,
+    },
+    /// Write a new ed25519 checkpoint signing key (mode 0600) and its public key.
+    ///
+    /// Both files hold one line of 64 hex characters: the secret seed, and the
+    /// public key that `verify --pubkey` reads (also printed on stdout).
+    Keygen {
+        /// The secret key file, for the gate config's `[checkpoints] key_file`
+        /// (or put its content in the variable named by `key_env`).
+        #[arg(long)]
+        out: PathBuf,
+        /// Where to write the public key (default: OUT.pub).
+        #[arg(long = "pub", value_name = "PATH")]
+        pub_path: Option<PathBuf>,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -167,6 +186,11 @@ fn main() -> ExitCode {
                 audit_cmd::show(&log, action.as_deref(), json)
             }
             AuditCommand::Checkpoint { log } => audit_cmd::checkpoint(&log),
+            AuditCommand::Keygen {
+                out,
+                pub_path,
+                force,
+            } => audit_cmd::keygen(&out, pub_path.as_deref(), force),
         },
         Command::Demo { audit, interactive } => demo::run(audit.as_deref(), interactive),
         Command::Serve { config } => server_cmd::serve(&config),
