@@ -6,7 +6,7 @@ use signoff::audit::{
     VerifyReport, VerifyingKey, verify_reader,
 };
 
-use crate::Pool;
+use crate::{Endpoint, Pool};
 
 /// Audit records in PostgreSQL.
 #[derive(Debug, Clone)]
@@ -19,8 +19,13 @@ impl PgSink {
     /// Connects (and migrates). A writer starts a new stream, unless
     /// `continue_stream` names one to carry on.
     pub async fn connect(url: &str, continue_stream: Option<&str>) -> Result<Self, AuditError> {
+        let endpoint = Endpoint::new(url)
+            .map_err(|e| AuditError::Open(format!("`{}`: {e}", crate::display_url(url))))?;
+        let name = endpoint.name().to_owned();
         Ok(PgSink {
-            pool: Pool::open(url).await.map_err(AuditError::Open)?,
+            pool: Pool::open(endpoint)
+                .await
+                .map_err(|e| AuditError::Open(format!("`{name}`: {e}")))?,
             stream: continue_stream.map(str::to_owned),
         })
     }
@@ -96,7 +101,7 @@ pub async fn dump_lines(url: &str) -> Result<Vec<String>, String> {
     let rows = client
         .query("SELECT line FROM signoff_audit ORDER BY pos", &[])
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| crate::error_text(&e))?;
     Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
 }
 

@@ -7,9 +7,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use signoff::{ApprovalStore, RequestStatus, StoreError, StoredRequest};
 use tokio::sync::{Notify, mpsc};
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
-use crate::Pool;
+use crate::{Endpoint, Pool};
 
 const CHANNEL: &str = "signoff_requests";
 /// Waiters re-read at least this often, so a dropped listener never strands them.
@@ -27,11 +27,13 @@ pub struct PgStore {
 impl PgStore {
     /// Connects, migrates the schema, and starts listening for changes.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = Pool::open(url)
+        let endpoint =
+            Endpoint::new(url).map_err(|e| StoreError::new(crate::display_url(url), e))?;
+        let pool = Pool::open(endpoint.clone())
             .await
-            .map_err(|e| StoreError::new(crate::display_url(url), e))?;
+            .map_err(|e| StoreError::new(endpoint.name(), e))?;
         let waiters: Waiters = Arc::default();
-        tokio::spawn(listen(url.to_owned(), Arc::downgrade(&waiters)));
+        tokio::spawn(listen(endpoint, Arc::downgrade(&waiters)));
         Ok(PgStore { pool, waiters })
     }
 
@@ -42,12 +44,12 @@ impl PgStore {
 
 /// Keeps a LISTEN connection open, reconnecting when it drops, and wakes
 /// this process's waiters on every notification. Ends with the store.
-async fn listen(url: String, waiters: Weak<Mutex<HashMap<String, Arc<Notify>>>>) {
+async fn listen(endpoint: Endpoint, waiters: Weak<Mutex<HashMap<String, Arc<Notify>>>>) {
     loop {
         if waiters.strong_count() == 0 {
             return;
         }
-        if let Ok((client, mut connection)) = tokio_postgres::connect(&url, NoTls).await {
+        if let Ok((client, mut connection)) = endpoint.open().await {
             let (tx, mut rx) = mpsc::unbounded_channel();
             let pump = tokio::spawn(async move {
                 while let Some(Ok(message)) =
