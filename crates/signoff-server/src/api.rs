@@ -1,21 +1,21 @@
-//! The REST API under `/v1`.
+//! The REST API under `/v1`. Every refusal is a JSON [`ApiError`] with the
+//! status the OpenAPI document gives it, axum's own included.
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRequest, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use signoff::{Error, RejectReason, RequestStatus, Verdict, Vote};
 
 use crate::Shared;
-use crate::auth::{bearer, proxy_identity};
+use crate::auth::{Peer, RequestId, bearer, proxy_identity};
+use crate::refusals::{self, Refusal};
 
-/// An API error: a status and a JSON body `{error, message, reason?}`.
+/// An API error: a status and a JSON body `{error, message, reason?, field?}`.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
@@ -31,12 +31,63 @@ impl ApiError {
         }
     }
 
+    /// The error for a status the server reached without a handler's say
+    /// (an unknown route, a method the route lacks, a body it cannot read).
+    pub fn for_status(status: StatusCode) -> Self {
+        let code = match status.as_u16() {
+            400 => "bad_request",
+            401 => "unauthorized",
+            403 => "forbidden",
+            404 => "not_found",
+            405 => "method_not_allowed",
+            413 => "payload_too_large",
+            415 => "unsupported_media_type",
+            503 => "unavailable",
+            _ if status.is_client_error() => "bad_request",
+            _ => "error",
+        };
+        let message = status
+            .canonical_reason()
+            .unwrap_or("refused")
+            .to_lowercase();
+        Self::new(status, code, message)
+    }
+
+    /// A malformed request.
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// Names the body field or query parameter at fault.
+    pub(crate) fn field(mut self, name: &str) -> Self {
+        self.body["field"] = json!(name);
+        self
+    }
+
     pub(crate) fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "missing or unknown credentials: send `Authorization: Bearer <token>`",
         )
+    }
+
+    fn not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no approval request `{id}`"),
+        )
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> &Value {
+        &self.body
     }
 }
 
@@ -45,12 +96,26 @@ impl IntoResponse for ApiError {
         let mut response = (self.status, Json(self.body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
+                header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer realm=\"signoff\""),
             );
         }
         response
     }
+}
+
+/// Unknown routes.
+pub(crate) async fn no_route() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// Methods a route does not have (axum adds `Allow`).
+pub(crate) async fn no_method() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method; see `Allow`",
+    )
 }
 
 /// Maps a core error to its HTTP status; nothing maps to success.
@@ -76,52 +141,94 @@ pub fn core_error(e: Error) -> ApiError {
     }
 }
 
+/// What a caller tries, for the audit of a refusal.
+pub(crate) struct Attempt<'a> {
+    /// The route, as written in the trail (`POST /v1/requests/{id}/votes`).
+    pub what: &'static str,
+    /// A vote: every refusal is audited, and a page session does not count.
+    pub vote: bool,
+    /// The request the path names.
+    pub request_id: Option<&'a str>,
+}
+
 /// The caller's principal for API calls: a bearer token, a page session
-/// (read-only calls from the page), or a trusted proxy header.
-pub(crate) fn api_caller(
+/// (read-only calls from the page), or a trusted proxy header. A refused
+/// vote is audited, and so is a refused read that presented a credential.
+pub(crate) async fn api_caller(
     state: &Shared,
     headers: &HeaderMap,
-    peer: Option<SocketAddr>,
-    allow_session: bool,
+    Peer(peer): Peer,
+    attempt: Attempt<'_>,
 ) -> Result<String, ApiError> {
     if let Some(p) = bearer(&state.config, headers) {
         return Ok(p);
     }
-    if headers.contains_key(axum::http::header::AUTHORIZATION) {
-        return Err(ApiError::unauthorized());
+    if !headers.contains_key(header::AUTHORIZATION) {
+        if !attempt.vote
+            && let Some(s) = state.sessions.get(headers)
+        {
+            return Ok(s.principal);
+        }
+        if let Some(p) = proxy_identity(&state.config, headers, peer) {
+            return Ok(p);
+        }
     }
-    if allow_session && let Some(s) = state.sessions.get(headers) {
-        return Ok(s.principal);
+    let refusal = Refusal::of(state, headers, peer);
+    if attempt.vote || refusal.presented_credentials() {
+        refusals::record(
+            state,
+            peer,
+            "api",
+            attempt.what,
+            refusal,
+            attempt.request_id,
+        )
+        .await;
     }
-    proxy_identity(&state.config, headers, peer).ok_or_else(ApiError::unauthorized)
+    Err(ApiError::unauthorized())
 }
 
-/// `?status=` of the list call.
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    status: Option<String>,
-}
+const STATUSES: &str = "pending, approved, denied, expired, cancelled, completed";
 
 fn parse_status(s: &str) -> Result<RequestStatus, ApiError> {
     serde_json::from_value(json!(s)).map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!(
-                "unknown status `{s}` (pending, approved, denied, expired, cancelled, completed)"
-            ),
-        )
+        ApiError::bad_request(format!("unknown status `{s}` ({STATUSES})")).field("status")
     })
+}
+
+/// The list call's `?status=`: given at most once, and nothing else.
+fn list_filter(uri: &Uri) -> Result<Option<RequestStatus>, ApiError> {
+    let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map_err(|e| ApiError::bad_request(format!("unreadable query string: {e}")))?;
+    let mut status = None;
+    for (key, value) in pairs {
+        if key != "status" {
+            return Err(ApiError::bad_request(format!(
+                "unknown query parameter `{key}`; the list takes only `status`"
+            ))
+            .field(&key));
+        }
+        if status.is_some() {
+            return Err(ApiError::bad_request("`status` is given more than once").field("status"));
+        }
+        status = Some(parse_status(&value)?);
+    }
+    Ok(status)
 }
 
 pub(crate) async fn list(
     State(state): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    peer: Peer,
     headers: HeaderMap,
-    Query(q): Query<ListQuery>,
+    uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    api_caller(&state, &headers, Some(peer), true)?;
-    let status = q.status.as_deref().map(parse_status).transpose()?;
+    let attempt = Attempt {
+        what: "GET /v1/requests",
+        vote: false,
+        request_id: None,
+    };
+    api_caller(&state, &headers, peer, attempt).await?;
+    let status = list_filter(&uri)?;
     let list = state
         .gate
         .store()
@@ -134,26 +241,28 @@ pub(crate) async fn list(
 
 pub(crate) async fn get_one(
     State(state): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    peer: Peer,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    RequestId(id): RequestId,
 ) -> Result<Json<Value>, ApiError> {
-    api_caller(&state, &headers, Some(peer), true)?;
+    let attempt = Attempt {
+        what: "GET /v1/requests/{id}",
+        vote: false,
+        request_id: id.as_deref(),
+    };
+    api_caller(&state, &headers, peer, attempt).await?;
+    let id = id.ok_or_else(|| ApiError::not_found("?"))?;
     let r = state.gate.request(&id).await.map_err(core_error)?;
     Ok(Json(json!(r)))
 }
 
-/// Body of `POST /v1/requests/{id}/votes`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Body of `POST /v1/requests/{id}/votes` (read by [`crate::body`]).
+#[derive(Debug)]
 pub struct VoteBody {
-    verdict: Verdict,
-    #[serde(default)]
-    comment: Option<String>,
-    #[serde(default)]
-    args: Option<Value>,
-    #[serde(default)]
-    args_digest: Option<String>,
+    pub(crate) verdict: Verdict,
+    pub(crate) comment: Option<String>,
+    pub(crate) args: Option<Value>,
+    pub(crate) args_digest: Option<String>,
 }
 
 impl VoteBody {
@@ -192,7 +301,9 @@ pub(crate) async fn cast(
     channel: &str,
 ) -> Result<RequestStatus, ApiError> {
     let started = Instant::now();
-    let mut vote = Vote::new(voter, body.verdict).channel(channel);
+    let mut vote = Vote::new(voter, body.verdict)
+        .channel(channel)
+        .authenticated();
     vote.comment = body.comment;
     vote.args = body.args;
     vote.args_digest = body.args_digest;
@@ -204,22 +315,50 @@ pub(crate) async fn cast(
     }
 }
 
+/// Whether the body is declared JSON: the API takes nothing else, and a
+/// cross-site form cannot send it without a CORS preflight, which fails.
+fn declares_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
 pub(crate) async fn vote(
     State(state): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    peer: Peer,
     headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
+    RequestId(id): RequestId,
+    request: Request,
 ) -> Result<Json<Value>, ApiError> {
     // votes never ride on a page session: the page has its own CSRF-checked form
-    let voter = api_caller(&state, &headers, Some(peer), false)?;
-    let body: VoteBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!("invalid vote body: {e}"),
-        )
+    let attempt = Attempt {
+        what: "POST /v1/requests/{id}/votes",
+        vote: true,
+        request_id: id.as_deref(),
+    };
+    let voter = api_caller(&state, &headers, peer, attempt).await?;
+    if !declares_json(&headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the vote as `Content-Type: application/json`",
+        ));
+    }
+    let bytes = Bytes::from_request(request, &state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body is over {} bytes", state.config.max_body),
+            )
+        } else {
+            ApiError::bad_request(format!("unreadable body: {e}"))
+        }
     })?;
+    let body = crate::body::parse_vote(&bytes)?;
+    let id = id.ok_or_else(|| ApiError::not_found("?"))?;
     let status = cast(&state, &id, voter, body, "api").await?;
     Ok(Json(json!({"status": status})))
 }

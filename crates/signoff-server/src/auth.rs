@@ -5,7 +5,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use axum::extract::{ConnectInfo, FromRequestParts, Path};
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use subtle::ConstantTimeEq;
 
 use crate::config::{ServerConfig, hash_token};
@@ -73,7 +75,7 @@ impl Sessions {
     }
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
@@ -119,4 +121,41 @@ pub fn proxy_identity(
     }
     let value = headers.get(proxy.header.as_str())?.to_str().ok()?.trim();
     (!value.is_empty()).then(|| value.to_owned())
+}
+
+/// The peer's address, when the server runs with connect info (see
+/// [`crate::serve`]); never a rejection, so that a router served without it
+/// still answers (and believes no proxy).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer(pub Option<SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
+        ))
+    }
+}
+
+/// The `{id}` of a path, or `None` when it does not decode (it then names
+/// no request). Never a rejection, so that credentials are checked first.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestId(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestId(
+            Path::<String>::from_request_parts(parts, state)
+                .await
+                .ok()
+                .map(|Path(id)| id),
+        ))
+    }
 }

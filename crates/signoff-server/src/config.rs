@@ -50,6 +50,15 @@ pub struct ServerConfig {
     pub session_seconds: u64,
     /// Mark cookies `Secure` (serve over HTTPS, or behind a TLS proxy).
     pub secure_cookies: bool,
+    /// Refused attempts (no credentials, an unknown token, an untrusted
+    /// proxy header) audited per source and minute; a source is an IPv4
+    /// address or an IPv6 /64. Past it one `refusal_cap_reached` record, then
+    /// nothing from that source until the minute is over; the refusals go on.
+    /// 0 audits none.
+    pub audit_refusals_per_source: u32,
+    /// The same cap for all sources together, so that a flood from many
+    /// addresses cannot fill the disk either.
+    pub audit_refusals_total: u32,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +69,8 @@ impl Default for ServerConfig {
             max_body: 64 * 1024,
             session_seconds: 8 * 3600,
             secure_cookies: false,
+            audit_refusals_per_source: 10,
+            audit_refusals_total: 600,
         }
     }
 }

@@ -3,9 +3,12 @@
 
 pub mod api;
 pub mod auth;
+mod body;
 pub mod config;
+pub mod headers;
 mod metrics;
 pub mod openapi;
+mod refusals;
 pub mod web;
 
 use std::net::SocketAddr;
@@ -13,6 +16,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::map_response;
 use axum::routing::{get, post};
 use signoff::Gate;
 use tokio::net::TcpListener;
@@ -25,13 +29,15 @@ pub struct AppState {
     config: ServerConfig,
     sessions: auth::Sessions,
     metrics: metrics::Metrics,
+    refusals: refusals::RefusalLimiter,
 }
 
 pub(crate) type Shared = Arc<AppState>;
 
 /// The server's routes for `gate`: the API, the page, health and metrics.
-/// Serve it with connection info (see [`serve`]); the page and the proxy
-/// check need the peer address.
+/// Serve it with connection info (see [`serve`]); the proxy check and the
+/// per-source audit cap need the peer address. Every response carries the
+/// [`headers`]; every refusal outside the page is a JSON error.
 pub fn router(gate: Gate, config: ServerConfig) -> Router {
     let limit = config.max_body;
     let state = Arc::new(AppState {
@@ -39,6 +45,7 @@ pub fn router(gate: Gate, config: ServerConfig) -> Router {
         config,
         sessions: auth::Sessions::default(),
         metrics: metrics::Metrics::default(),
+        refusals: refusals::RefusalLimiter::default(),
     });
     Router::new()
         .route("/healthz", get(api::healthz))
@@ -52,7 +59,12 @@ pub fn router(gate: Gate, config: ServerConfig) -> Router {
         .route("/logout", post(web::logout))
         .route("/requests/{id}", get(web::detail))
         .route("/requests/{id}/vote", post(web::vote))
+        .route("/assets/signoff.css", get(web::stylesheet))
+        .route("/assets/signoff.js", get(web::script))
+        .method_not_allowed_fallback(api::no_method)
+        .fallback(api::no_route)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(map_response(headers::harden))
         .with_state(state)
 }
 

@@ -1,20 +1,23 @@
 //! The web approval page: server-rendered HTML, a login form (API tokens) or
 //! a trusted proxy identity, CSRF tokens on every form, and a little script
-//! that refreshes the page's data every few seconds.
+//! (a same-origin file, like the style: the page's policy allows nothing
+//! inline) that refreshes the page's data every few seconds.
 
 use std::net::SocketAddr;
 
 use axum::Form;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use signoff::{ApprovalRequest, Verdict};
 use subtle::ConstantTimeEq;
 
 use crate::Shared;
 use crate::api::{VoteBody, cast};
-use crate::auth::{SESSION_COOKIE, Session, principal_for_token, proxy_identity};
+use crate::auth::{Peer, SESSION_COOKIE, Session, principal_for_token, proxy_identity};
+use crate::refusals::{self, Refusal};
 
 /// Escapes text for HTML.
 pub fn esc(s: &str) -> String {
@@ -32,26 +35,28 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-const STYLE: &str = "
-body{font:15px/1.45 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
-header{background:#1d2330;color:#fff;padding:.8rem 1.5rem;display:flex;justify-content:space-between;align-items:center}
-header a,header button{color:#fff;background:none;border:0;font:inherit;cursor:pointer;text-decoration:none}
-main{max-width:960px;margin:1.5rem auto;padding:0 1rem}
-table{width:100%;border-collapse:collapse;background:#fff;box-shadow:0 1px 2px #0002}
-th,td{text-align:left;padding:.55rem .7rem;border-bottom:1px solid #e6e8ec;vertical-align:top}
-th{font-size:.8rem;text-transform:uppercase;color:#5b6475}
-.card{background:#fff;box-shadow:0 1px 2px #0002;padding:1rem 1.3rem;margin-bottom:1rem}
-dl{display:grid;grid-template-columns:11rem 1fr;gap:.35rem 1rem;margin:0}
-dt{color:#5b6475}dd{margin:0;min-width:0;overflow-wrap:anywhere}
-pre{background:#f0f2f5;padding:.6rem;margin:0;white-space:pre-wrap;word-break:break-all}
-.risk-high,.risk-critical{color:#b42318;font-weight:600}.risk-medium{color:#b54708}
-.status{font-weight:600}.approved{color:#067647}.denied,.expired,.cancelled{color:#b42318}
-button.approve{background:#067647;color:#fff;border:0;padding:.5rem 1.1rem;font:inherit;cursor:pointer}
-button.deny{background:#b42318;color:#fff;border:0;padding:.5rem 1.1rem;font:inherit;cursor:pointer}
-textarea{width:100%;min-height:3.5rem;font:inherit;box-sizing:border-box}
-.note{padding:.6rem .9rem;margin-bottom:1rem;background:#d1fadf}.error{background:#fee4e2}
-input[type=password]{font:inherit;padding:.4rem;width:22rem}
-";
+const STYLE: &str = include_str!("assets/signoff.css");
+const SCRIPT: &str = include_str!("assets/signoff.js");
+
+/// Serves a page asset with its type.
+fn asset(content_type: &'static str, text: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        text,
+    )
+        .into_response()
+}
+
+pub(crate) async fn stylesheet() -> Response {
+    asset("text/css; charset=utf-8", STYLE)
+}
+
+pub(crate) async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", SCRIPT)
+}
 
 fn page(title: &str, user: Option<&Session>, body: &str) -> Html<String> {
     let who = match user {
@@ -64,8 +69,8 @@ fn page(title: &str, user: Option<&Session>, body: &str) -> Html<String> {
     };
     Html(format!(
         "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
-         <title>{} · signoff</title><style>{STYLE}</style></head><body><header><a href=/><b>signoff</b> approvals</a>{who}</header>\
-         <main>{body}</main></body></html>",
+         <title>{} · signoff</title><link rel=stylesheet href=/assets/signoff.css><script src=/assets/signoff.js defer></script></head>\
+         <body><header><a href=/><b>signoff</b> approvals</a>{who}</header><main>{body}</main></body></html>",
         esc(title)
     ))
 }
@@ -74,12 +79,12 @@ fn page(title: &str, user: Option<&Session>, body: &str) -> Html<String> {
 fn page_user(
     state: &Shared,
     headers: &HeaderMap,
-    peer: SocketAddr,
+    peer: Option<SocketAddr>,
 ) -> Option<(Session, Option<String>)> {
     if let Some(s) = state.sessions.get(headers) {
         return Some((s, None));
     }
-    if let Some(principal) = proxy_identity(&state.config, headers, Some(peer))
+    if let Some(principal) = proxy_identity(&state.config, headers, peer)
         && let Some(id) = state.sessions.start(principal, &state.config)
         && let Some(s) = state.sessions.get(&cookie_header(&id))
     {
@@ -127,24 +132,71 @@ pub(crate) async fn login_page() -> Html<String> {
     )
 }
 
+/// A page with a refusal in it.
+fn refused(status: StatusCode, title: &str, user: Option<&Session>, text: &str) -> Response {
+    let body = format!("<div class='note error'>{}</div>", esc(text));
+    (status, page(title, user, &body)).into_response()
+}
+
+/// Reads a form after the caller is known (a malformed one gets a page, not
+/// axum's text).
+async fn read_form<T: DeserializeOwned>(
+    request: Request,
+    state: &Shared,
+    user: Option<&Session>,
+) -> Result<T, Response> {
+    Form::<T>::from_request(request, state)
+        .await
+        .map(|Form(form)| form)
+        .map_err(|e| {
+            let status = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            refused(
+                status,
+                "Refused",
+                user,
+                "The form was malformed. Reload the page and try again.",
+            )
+        })
+}
+
 /// The login form.
 #[derive(Deserialize)]
 pub struct LoginForm {
     token: String,
 }
 
-pub(crate) async fn login(State(state): State<Shared>, Form(form): Form<LoginForm>) -> Response {
-    let Some(principal) = principal_for_token(&state.config, form.token.trim()) else {
+pub(crate) async fn login(
+    State(state): State<Shared>,
+    Peer(peer): Peer,
+    request: Request,
+) -> Response {
+    let form: LoginForm = match read_form(request, &state, None).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let token = form.token.trim();
+    let Some(principal) = principal_for_token(&state.config, token) else {
+        let refusal = if token.is_empty() {
+            Refusal::NoCredentials
+        } else {
+            Refusal::BadToken
+        };
+        refusals::record(&state, peer, "web", "login", refusal, None).await;
         let body =
             "<div class='note error'>Unknown token.</div><p><a href=/login>Try again</a></p>";
         return (StatusCode::UNAUTHORIZED, page("Log in", None, body)).into_response();
     };
     let Some(id) = state.sessions.start(principal, &state.config) else {
-        return (
+        return refused(
             StatusCode::SERVICE_UNAVAILABLE,
-            "no randomness for a session",
-        )
-            .into_response();
+            "Log in",
+            None,
+            "No randomness for a session; try again later.",
+        );
     };
     with_session(Redirect::to("/").into_response(), &state, Some(id))
 }
@@ -162,8 +214,12 @@ fn csrf_ok(session: &Session, token: &str) -> bool {
 pub(crate) async fn logout(
     State(state): State<Shared>,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    request: Request,
 ) -> Response {
+    let form: CsrfForm = match read_form(request, &state, None).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     if let Some(s) = state.sessions.get(&headers)
         && csrf_ok(&s, &form.csrf)
     {
@@ -206,18 +262,9 @@ fn row(r: &ApprovalRequest) -> String {
     )
 }
 
-const REFRESH_LIST: &str = "<script>
-function left(iso){const s=Math.round((new Date(iso)-Date.now())/1000);return s<=0?'expired':s>=3600?Math.floor(s/3600)+'h '+Math.floor(s%3600/60)+'m':s>=60?Math.floor(s/60)+'m '+(s%60)+'s':s+'s'}
-function esc(s){return String(s??'-').replace(/[&<>\"']/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','\"':'&quot;',\"'\":'&#39;'}[c]))}
-function ticks(){document.querySelectorAll('[data-expires]').forEach(e=>e.textContent=left(e.dataset.expires))}
-async function refresh(){try{const r=await fetch('/v1/requests?status=pending',{credentials:'same-origin'});if(!r.ok)return;const list=await r.json();
-document.getElementById('rows').innerHTML=list.length?list.map(q=>`<tr><td><a href=\"/requests/${encodeURIComponent(q.id)}\">${esc(q.action)}</a></td><td>${esc(q.actor)}</td><td>${esc(q.on_behalf_of)}</td><td>${esc(q.resource)}</td><td>${esc(q.env)}</td><td>${esc(q.risk)}</td><td>${q.requirements.map(x=>x.min+' of '+esc(x.group)).join(' + ')}</td><td data-expires=\"${esc(q.expires_at)}\"></td></tr>`).join(''):'<tr><td colspan=8>Nothing waits for you.</td></tr>';ticks()}catch(e){}}
-ticks();setInterval(ticks,1000);setInterval(refresh,3000);
-</script>";
-
 pub(crate) async fn index(
     State(state): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Peer(peer): Peer,
     headers: HeaderMap,
 ) -> Response {
     let Some((user, new_session)) = page_user(&state, &headers, peer) else {
@@ -225,7 +272,14 @@ pub(crate) async fn index(
     };
     let pending = match state.gate.pending().await {
         Ok(p) => p,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, esc(&e.to_string())).into_response(),
+        Err(e) => {
+            return refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Pending",
+                Some(&user),
+                &e.to_string(),
+            );
+        }
     };
     let rows = if pending.is_empty() {
         "<tr><td colspan=8>Nothing waits for you.</td></tr>".to_owned()
@@ -234,7 +288,7 @@ pub(crate) async fn index(
     };
     let body = format!(
         "<h2>Pending approvals</h2><table><thead><tr><th>Action</th><th>Actor</th><th>On behalf of</th><th>Resource</th><th>Env</th><th>Risk</th><th>Needs</th><th>Time left</th></tr></thead>\
-         <tbody id=rows>{rows}</tbody></table>{REFRESH_LIST}"
+         <tbody id=rows>{rows}</tbody></table>"
     );
     with_session(
         page("Pending", Some(&user), &body).into_response(),
@@ -282,7 +336,7 @@ fn detail_body(r: &ApprovalRequest, user: &Session, note: Option<(&str, bool)>) 
              <input type=hidden name=csrf value=\"{csrf}\"><input type=hidden name=args_digest value=\"{digest}\">\
              <p><label>Comment (recorded in the audit trail)<br><textarea name=comment></textarea></label></p>\
              <button class=approve name=verdict value=approve>Approve</button> <button class=deny name=verdict value=deny>Deny</button>\
-             <span style=\"color:#5b6475;margin-left:1rem\">you vote as {me}</span></form>",
+             <span class=who>you vote as {me}</span></form>",
             id = esc(&r.id),
             csrf = esc(&user.csrf),
             digest = esc(&r.args_digest),
@@ -292,19 +346,13 @@ fn detail_body(r: &ApprovalRequest, user: &Session, note: Option<(&str, bool)>) 
         String::new()
     };
     format!(
-        "{note}<h2>{action} <span class=\"status {status}\" id=status>{status}</span></h2>\
+        "{note}<h2 data-request=\"{id}\">{action} <span class=\"status {status}\" id=status>{status}</span></h2>\
          <div class=card><dl>\
          <dt>Actor</dt><dd>{actor}</dd><dt>On behalf of</dt><dd>{obo}</dd><dt>Resource</dt><dd>{res}</dd><dt>Env</dt><dd>{env}</dd>\
          <dt>Justification</dt><dd>{just}</dd><dt>Why approval</dt><dd>{reason} (rule {rules})</dd><dt>Risk</dt><dd>{risk}</dd>\
          <dt>Needs</dt><dd>{needs}</dd><dt>Votes</dt><dd id=votes>{votes}</dd><dt>Time left</dt>{time_left}\
          <dt>Args</dt><dd><pre>{args}</pre></dd><dt>Context</dt><dd><pre>{context}</pre></dd><dt>Args digest</dt><dd><code>{digest}</code></dd>\
-         </dl></div>{form}\
-         <script>function left(iso){{const s=Math.round((new Date(iso)-Date.now())/1000);return s<=0?'expired':s>=60?Math.floor(s/60)+'m '+(s%60)+'s':s+'s'}}\
-         function ticks(){{document.querySelectorAll('[data-expires]').forEach(e=>e.textContent=left(e.dataset.expires))}}\
-         async function refresh(){{try{{const r=await fetch('/v1/requests/{idjs}',{{credentials:'same-origin'}});if(!r.ok)return;const q=await r.json();\
-         const s=document.getElementById('status');s.textContent=q.status;s.className='status '+q.status;\
-         if(q.status!=='pending'){{const f=document.getElementById('vote');if(f)f.remove()}}}}catch(e){{}}}}\
-         ticks();setInterval(ticks,1000);setInterval(refresh,3000);</script>",
+         </dl></div>{form}",
         action = esc(&r.action),
         actor = esc(r.actor.as_deref().unwrap_or("-")),
         obo = esc(r.on_behalf_of.as_deref().unwrap_or("-")),
@@ -326,24 +374,13 @@ fn detail_body(r: &ApprovalRequest, user: &Session, note: Option<(&str, bool)>) 
         args = esc(&args),
         context = esc(&context),
         digest = esc(&r.args_digest),
-        idjs = esc(&urlencode(&r.id)),
+        id = esc(&r.id),
     )
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 pub(crate) async fn detail(
     State(state): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
@@ -361,7 +398,12 @@ pub(crate) async fn detail(
             ),
         )
             .into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, esc(&e.to_string())).into_response(),
+        Err(e) => refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Unavailable",
+            Some(&user),
+            &e.to_string(),
+        ),
     };
     with_session(response, &state, new_session)
 }
@@ -379,35 +421,53 @@ pub struct VoteForm {
 
 pub(crate) async fn vote(
     State(state): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<VoteForm>,
+    request: Request,
 ) -> Response {
     let Some((user, _)) = page_user(&state, &headers, peer) else {
-        return (StatusCode::UNAUTHORIZED, "log in first").into_response();
+        let refusal = Refusal::of(&state, &headers, peer);
+        refusals::record(
+            &state,
+            peer,
+            "web",
+            "POST /requests/{id}/vote",
+            refusal,
+            Some(&id),
+        )
+        .await;
+        return refused(
+            StatusCode::UNAUTHORIZED,
+            "Log in",
+            None,
+            "Log in first: your vote was not counted.",
+        );
+    };
+    let form: VoteForm = match read_form(request, &state, Some(&user)).await {
+        Ok(f) => f,
+        Err(r) => return r,
     };
     if !csrf_ok(&user, &form.csrf) {
-        return (
+        refusals::record_forged_form(&state, peer, &user.principal, &id).await;
+        return refused(
             StatusCode::FORBIDDEN,
-            page("Refused", Some(&user), "<div class='note error'>The form expired or did not come from this page (CSRF check failed). Reload and try again.</div>"),
-        )
-            .into_response();
+            "Refused",
+            Some(&user),
+            "The form expired or did not come from this page (CSRF check failed). Reload and try again.",
+        );
     }
     let body = VoteBody::from_form(form.verdict, form.comment, form.args_digest);
     let outcome = cast(&state, &id, user.principal.clone(), body, "web").await;
     let request = match state.gate.request(&id).await {
         Ok(r) => r,
         Err(_) => {
-            return (
+            return refused(
                 StatusCode::NOT_FOUND,
-                page(
-                    "Not found",
-                    Some(&user),
-                    "<div class='note error'>No such request.</div>",
-                ),
-            )
-                .into_response();
+                "Not found",
+                Some(&user),
+                "No such request.",
+            );
         }
     };
     match outcome {

@@ -131,6 +131,23 @@ fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
 
 fn check(doc: &Value, schema: &Value, value: &Value, path: &str) {
     let schema = resolve(doc, schema);
+    for part in schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        check(doc, part, value, path);
+    }
+    if let Some(not) = schema.get("not") {
+        let required = not["required"].as_array().expect("only `not: {required}`");
+        assert!(
+            required
+                .iter()
+                .any(|k| value.get(k.as_str().unwrap()).is_none()),
+            "{path}: must not have all of {required:?}"
+        );
+    }
     if let Some(t) = schema.get("type") {
         let types: Vec<&str> = match t {
             Value::String(s) => vec![s.as_str()],
@@ -503,7 +520,7 @@ async fn the_page_logs_in_shows_everything_and_a_form_vote_resolves_the_waiting_
         "bulk export of production data",
         "risk-high",
         "2 of data-owners",
-        "redacted:blake3:",
+        "redacted:",
     ] {
         assert!(page.contains(needle), "detail page lacks {needle}");
     }
@@ -550,8 +567,25 @@ async fn the_page_logs_in_shows_everything_and_a_form_vote_resolves_the_waiting_
     let permit = waiting.await.unwrap().unwrap();
     assert_eq!(permit.approved_by().len(), 2);
     permit.complete(signoff::Outcome::success()).await.unwrap();
-    let trail = std::fs::read_to_string(&s.trail).unwrap();
-    assert_eq!(trail.matches("\"channel\":\"web\"").count(), 2);
+    let web: Vec<(String, String)> = trail_records(&s)
+        .iter()
+        .filter(|r| r["channel"] == "web")
+        .map(|r| {
+            let what = r["outcome"].as_str().or(r["verdict"].as_str()).unwrap();
+            (r["event"].as_str().unwrap().to_owned(), what.to_owned())
+        })
+        .collect();
+    let web: Vec<(&str, &str)> = web.iter().map(|(e, w)| (e.as_str(), w.as_str())).collect();
+    assert_eq!(
+        web,
+        [
+            ("approval.vote_rejected", "bad_token"),
+            ("approval.vote_rejected", "bad_csrf"),
+            ("approval.vote", "approve"),
+            ("approval.vote", "approve"),
+        ],
+        "the guessed login, the forged form and the two votes"
+    );
     // the launcher's own vote through the page is refused and explained
     let alice = login("alice-secret").await;
     let id2 = pending(&s).await;
@@ -655,5 +689,610 @@ async fn healthz_and_metrics_report_pending_requests_decisions_and_votes() {
         "signoff_vote_seconds_count 2",
     ] {
         assert!(text.contains(line), "metrics lack {line}:\n{text}");
+    }
+}
+
+// --- refused access in the audit trail ---
+
+fn trail_records(s: &Server) -> Vec<Value> {
+    std::fs::read_to_string(&s.trail)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn refused_records(s: &Server) -> Vec<Value> {
+    trail_records(s)
+        .into_iter()
+        .filter(|r| r["event"] == "approval.vote_rejected" && r.get("voter").is_none())
+        .collect()
+}
+
+fn untrusted_proxy_and_tokens() -> ServerConfig {
+    ServerConfig {
+        proxy: Some(ProxyAuth {
+            header: "X-Forwarded-User".into(),
+            // a documentation address: never the test's own peer
+            trusted: vec!["192.0.2.1".parse().unwrap()],
+        }),
+        ..tokens()
+    }
+}
+
+#[tokio::test]
+async fn unauthenticated_vote_attempts_are_audited_by_kind_without_the_token() {
+    let s = start(untrusted_proxy_and_tokens()).await;
+    let id = pending(&s).await;
+    let url = format!("{}/v1/requests/{id}/votes", s.base);
+    let guess = "guess-7f3a9c0d2b";
+    let hash_of_real = signoff_server::hash_token("carol-secret");
+    let c = client();
+    let body = json!({"verdict": "approve"});
+    let attempts = [
+        c.post(&url).json(&body),
+        c.post(&url).bearer_auth(guess).json(&body),
+        c.post(&url).bearer_auth(&hash_of_real).json(&body),
+        c.post(&url)
+            .header("X-Forwarded-User", "user:carol@example.com")
+            .json(&body),
+    ];
+    for attempt in attempts {
+        let r = attempt.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    // the page: a vote without a session, and a login with a guessed token
+    let r = c
+        .post(format!("{}/requests/{id}/vote", s.base))
+        .form(&[("csrf", "x"), ("verdict", "approve")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = c
+        .post(format!("{}/login", s.base))
+        .form(&[("token", guess)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // a read with a wrong token is audited; one without credentials (an
+    // expired page polling) is not
+    for token in [Some(guess), None] {
+        let mut r = c.get(format!("{}/v1/requests", s.base));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        assert_eq!(r.send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+
+    let refused = refused_records(&s);
+    let got: Vec<(&str, &str)> = refused
+        .iter()
+        .map(|r| {
+            (
+                r["channel"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("api", "unauthenticated"),
+            ("api", "bad_token"),
+            ("api", "bad_token"),
+            ("api", "untrusted_proxy"),
+            ("web", "unauthenticated"),
+            ("web", "bad_token"),
+            ("api", "bad_token"),
+        ]
+    );
+    for r in &refused[..5] {
+        assert_eq!(r["request_id"], id.as_str(), "{r}");
+        assert_eq!(r["action"], "db.export");
+    }
+    assert!(refused[5].get("request_id").is_none());
+    for r in &refused {
+        assert!(
+            r["reason"].as_str().unwrap().contains("(from 127.0.0.1)"),
+            "{r}"
+        );
+    }
+    let text = std::fs::read_to_string(&s.trail).unwrap();
+    for secret in [
+        guess,
+        hash_of_real.as_str(),
+        &signoff_server::hash_token(guess),
+        "carol-secret",
+    ] {
+        assert!(!text.contains(secret), "the trail holds {secret}");
+    }
+    // the chain is intact and nothing was counted
+    assert!(s.gate.request(&id).await.unwrap().votes.is_empty());
+}
+
+#[tokio::test]
+async fn a_flood_of_bad_attempts_from_one_source_writes_at_most_the_cap_and_one_cap_record() {
+    let config = ServerConfig {
+        audit_refusals_per_source: 10,
+        ..tokens()
+    };
+    let s = start(config).await;
+    let id = pending(&s).await;
+    let url = format!("{}/v1/requests/{id}/votes", s.base);
+    let c = client();
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let (c, url) = (c.clone(), url.clone());
+            tokio::spawn(async move {
+                for i in 0..125 {
+                    let r = c
+                        .post(&url)
+                        .bearer_auth(format!("guess-{w}-{i}"))
+                        .json(&json!({"verdict": "approve"}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    let refused = refused_records(&s);
+    assert!(refused.len() <= 11, "{} records", refused.len());
+    let capped: Vec<&Value> = refused
+        .iter()
+        .filter(|r| r["outcome"] == "refusal_cap_reached")
+        .collect();
+    assert_eq!(capped.len(), 1, "{refused:?}");
+    assert_eq!(refused.len(), 11);
+    assert!(
+        capped[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("more than 10 refused attempts this minute from this source")
+    );
+    // the refusals went on, and a real reviewer still gets through
+    let (status, _) = vote(&s, &id, "carol-secret", json!({"verdict": "approve"})).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+// --- the API and its document agree ---
+
+async fn send_raw(s: &Server, id: &str, content_type: &str, raw: &str) -> reqwest::Response {
+    client()
+        .post(format!("{}/v1/requests/{id}/votes", s.base))
+        .bearer_auth("carol-secret")
+        .header("content-type", content_type)
+        .body(raw.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A documented JSON error: its content type, the `Error` schema, and the
+/// operation's own schema for that status where the document has one.
+async fn documented_error(
+    doc: &Value,
+    r: reqwest::Response,
+    operation: Option<(&str, &str)>,
+) -> (StatusCode, Value) {
+    let status = r.status();
+    assert!(
+        status.is_client_error() || status.is_server_error(),
+        "{status}"
+    );
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(ct.as_deref(), Some("application/json"), "{status}");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    let body: Value = r.json().await.unwrap();
+    check(
+        doc,
+        &json!({"$ref": "#/components/schemas/Error"}),
+        &body,
+        "error",
+    );
+    if let Some((path, method)) = operation {
+        check(
+            doc,
+            response_schema(doc, path, method, status.as_u16()),
+            &body,
+            &format!("{method} {path} {status}"),
+        );
+    }
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_json_array_is_not_a_vote() {
+    let s = start(tokens()).await;
+    let doc = openapi(&s).await;
+    let id = pending(&s).await;
+    let r = send_raw(&s, &id, "application/json", r#"["approve"]"#).await;
+    let (status, body) = documented_error(&doc, r, Some(("/v1/requests/{id}/votes", "post"))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "bad_request");
+    assert!(s.gate.request(&id).await.unwrap().votes.is_empty());
+}
+
+#[tokio::test]
+async fn null_fields_in_a_vote_get_a_json_400_naming_the_field() {
+    let s = start(tokens()).await;
+    let doc = openapi(&s).await;
+    let id = pending(&s).await;
+    let op = Some(("/v1/requests/{id}/votes", "post"));
+    let r = send_raw(
+        &s,
+        &id,
+        "application/json",
+        r#"{"verdict":"approve","comment":null,"args":null,"args_digest":null}"#,
+    )
+    .await;
+    let (status, body) = documented_error(&doc, r, op).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["field"], "comment");
+    for field in ["verdict", "comment", "args", "args_digest"] {
+        let mut vote = json!({"verdict": "approve"});
+        vote[field] = Value::Null;
+        let r = send_raw(&s, &id, "application/json", &vote.to_string()).await;
+        let (status, body) = documented_error(&doc, r, op).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}");
+        assert_eq!(body["field"], field);
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("`{field}`"))
+        );
+    }
+    assert!(s.gate.request(&id).await.unwrap().votes.is_empty());
+}
+
+#[tokio::test]
+async fn a_repeated_query_parameter_gets_a_json_400() {
+    let s = start(tokens()).await;
+    let doc = openapi(&s).await;
+    for query in [
+        "status=pending&status=approved",
+        "status=pending&status=pending",
+        "state=pending",
+    ] {
+        let r = client()
+            .get(format!("{}/v1/requests?{query}", s.base))
+            .bearer_auth("carol-secret")
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = documented_error(&doc, r, Some(("/v1/requests", "get"))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(body["field"].is_string(), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn a_deny_that_carries_args_gets_the_documented_400() {
+    let s = start(tokens()).await;
+    let doc = openapi(&s).await;
+    let id = pending(&s).await;
+    // the document says so twice: the body schema has no args on a deny ...
+    let alternatives = doc["components"]["schemas"]["VoteBody"]["oneOf"]
+        .as_array()
+        .unwrap();
+    let deny = alternatives
+        .iter()
+        .find(|a| a["properties"]["verdict"]["enum"] == json!(["deny"]))
+        .unwrap();
+    assert!(deny["properties"].get("args").is_none());
+    assert_eq!(deny["additionalProperties"], false);
+    // ... and the 400 lists `bad_edit`
+    let (status, body) = vote(
+        &s,
+        &id,
+        "carol-secret",
+        json!({"verdict": "deny", "args": {"rows": 1}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        (body["error"].as_str(), body["reason"].as_str()),
+        (Some("vote_rejected"), Some("bad_edit"))
+    );
+    check(
+        &doc,
+        response_schema(&doc, "/v1/requests/{id}/votes", "post", 400),
+        &body,
+        "400",
+    );
+    assert_eq!(
+        s.gate.request(&id).await.unwrap().status,
+        signoff::RequestStatus::Pending
+    );
+}
+
+#[tokio::test]
+async fn every_error_the_server_can_produce_is_json_with_the_documented_shape() {
+    let s = start(tokens()).await;
+    let doc = openapi(&s).await;
+    let id = pending(&s).await;
+    let votes = Some(("/v1/requests/{id}/votes", "post"));
+    let list = Some(("/v1/requests", "get"));
+    let one = Some(("/v1/requests/{id}", "get"));
+    let c = client();
+    let get = |path: &str, token: Option<&str>| {
+        let mut r = c.get(format!("{}{path}", s.base));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let mut expect = |status: StatusCode, code: &str, got: (StatusCode, Value)| {
+        assert_eq!(
+            (got.0, got.1["error"].as_str()),
+            (status, Some(code)),
+            "{}",
+            got.1
+        );
+        seen.insert(status.as_u16());
+    };
+    // 400: body, query
+    for raw in [
+        "{",
+        "[]",
+        "\"approve\"",
+        "{\"verdict\":\"maybe\"}",
+        "{\"verdict\":\"approve\",\"x\":1}",
+    ] {
+        let r = send_raw(&s, &id, "application/json", raw).await;
+        expect(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            documented_error(&doc, r, votes).await,
+        );
+    }
+    let r = get("/v1/requests?status=sideways", Some("carol-secret"))
+        .await
+        .unwrap();
+    expect(
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        documented_error(&doc, r, list).await,
+    );
+    // 401 on every documented operation
+    for (path, op) in [
+        ("/v1/requests".to_owned(), list),
+        (format!("/v1/requests/{id}"), one),
+    ] {
+        let r = get(&path, Some("wrong")).await.unwrap();
+        assert!(r.headers().contains_key("www-authenticate"));
+        expect(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            documented_error(&doc, r, op).await,
+        );
+    }
+    let r = c
+        .post(format!("{}/v1/requests/{id}/votes", s.base))
+        .json(&json!({"verdict": "approve"}))
+        .send()
+        .await
+        .unwrap();
+    expect(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        documented_error(&doc, r, votes).await,
+    );
+    // 403, 409
+    let (status, body) = vote(&s, &id, "alice-secret", json!({"verdict": "approve"})).await;
+    check(
+        &doc,
+        response_schema(&doc, "/v1/requests/{id}/votes", "post", 403),
+        &body,
+        "403",
+    );
+    expect(StatusCode::FORBIDDEN, "vote_rejected", (status, body));
+    let (status, body) = vote(
+        &s,
+        &id,
+        "carol-secret",
+        json!({"verdict": "approve", "args_digest": "blake3:old"}),
+    )
+    .await;
+    check(
+        &doc,
+        response_schema(&doc, "/v1/requests/{id}/votes", "post", 409),
+        &body,
+        "409",
+    );
+    expect(StatusCode::CONFLICT, "vote_rejected", (status, body));
+    // 404: an unknown request, an id that does not decode, unknown routes
+    let r = get("/v1/requests/nope", Some("carol-secret"))
+        .await
+        .unwrap();
+    expect(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        documented_error(&doc, r, one).await,
+    );
+    let r = get("/v1/requests/%FF%FE", Some("carol-secret"))
+        .await
+        .unwrap();
+    expect(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        documented_error(&doc, r, one).await,
+    );
+    let r = send_raw(&s, "nope", "application/json", "{\"verdict\":\"approve\"}").await;
+    expect(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        documented_error(&doc, r, votes).await,
+    );
+    for path in ["/v1/nope", "/nope", "/v1/requests/x/votes/y"] {
+        let r = get(path, Some("carol-secret")).await.unwrap();
+        expect(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            documented_error(&doc, r, None).await,
+        );
+    }
+    // 405, with `Allow`
+    for (method, path, allow) in [
+        ("PUT", "/v1/requests".to_owned(), "GET,HEAD"),
+        ("DELETE", format!("/v1/requests/{id}/votes"), "POST"),
+        ("POST", "/healthz".to_owned(), "GET,HEAD"),
+    ] {
+        let r = c
+            .request(method.parse().unwrap(), format!("{}{path}", s.base))
+            .bearer_auth("carol-secret")
+            .send()
+            .await
+            .unwrap();
+        let got = r.headers()["allow"].to_str().unwrap().replace(' ', "");
+        assert_eq!(got, allow, "{method} {path}");
+        expect(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            documented_error(&doc, r, None).await,
+        );
+    }
+    // 413, 415
+    let big = format!(
+        "{{\"verdict\":\"approve\",\"comment\":\"{}\"}}",
+        "x".repeat(200_000)
+    );
+    let r = send_raw(&s, &id, "application/json", &big).await;
+    expect(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        documented_error(&doc, r, votes).await,
+    );
+    for ct in ["text/plain", "application/x-www-form-urlencoded"] {
+        let r = send_raw(&s, &id, ct, "{\"verdict\":\"approve\"}").await;
+        expect(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            documented_error(&doc, r, votes).await,
+        );
+    }
+    // the page's form parsers answer with a page, never axum's text
+    let r = c.post(format!("{}/login", s.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        [400, 401, 403, 404, 405, 409, 413, 415]
+    );
+    // every status the server sent for a vote is in the document
+    let documented = doc["paths"]["/v1/requests/{id}/votes"]["post"]["responses"]
+        .as_object()
+        .unwrap();
+    for status in ["400", "401", "403", "404", "409", "413", "415", "503"] {
+        assert!(documented.contains_key(status), "{status}");
+    }
+}
+
+// --- security headers ---
+
+fn assert_hardened(r: &reqwest::Response, what: &str) {
+    let h = r.headers();
+    assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
+    assert_eq!(h["x-frame-options"], "DENY", "{what}");
+    assert_eq!(h["referrer-policy"], "no-referrer", "{what}");
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+    assert!(!csp.contains("unsafe"), "{what}: {csp}");
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers_and_the_page_runs_nothing_inline() {
+    let s = start(tokens()).await;
+    let id = pending(&s).await;
+    let c = client();
+    let login = c
+        .post(format!("{}/login", s.base))
+        .form(&[("token", "carol-secret")])
+        .send()
+        .await
+        .unwrap();
+    assert_hardened(&login, "the login redirect");
+    let cookie = session_cookie(&login);
+    for path in [
+        "/".to_owned(),
+        format!("/requests/{id}"),
+        "/login".to_owned(),
+    ] {
+        let r = c
+            .get(format!("{}{path}", s.base))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_hardened(&r, &path);
+        let csp = r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "form-action 'self'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        let html = r.text().await.unwrap();
+        // what the policy would block: inline script, inline style, style attributes
+        assert!(
+            !html.contains("<script>") && !html.contains("<style"),
+            "{path}"
+        );
+        assert!(!html.contains(" style="), "{path}");
+        assert!(html.contains("<script src=/assets/signoff.js defer></script>"));
+        assert!(html.contains("<link rel=stylesheet href=/assets/signoff.css>"));
+    }
+    for (path, ct) in [
+        ("/assets/signoff.js", "text/javascript; charset=utf-8"),
+        ("/assets/signoff.css", "text/css; charset=utf-8"),
+    ] {
+        let r = c.get(format!("{}{path}", s.base)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_hardened(&r, path);
+        assert_eq!(r.headers()["content-type"], ct);
+    }
+    // JSON, text and errors: nosniff, never framed, nothing runs
+    for (path, token) in [
+        ("/v1/requests", Some("carol-secret")),
+        ("/v1/requests", None),
+        ("/v1/openapi.json", None),
+        ("/healthz", None),
+        ("/metrics", None),
+        ("/nope", None),
+    ] {
+        let mut r = c.get(format!("{}{path}", s.base));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let r = r.send().await.unwrap();
+        assert_hardened(&r, path);
+        assert_eq!(
+            r.headers()["content-security-policy"],
+            "default-src 'none'; frame-ancestors 'none'",
+            "{path}"
+        );
     }
 }
