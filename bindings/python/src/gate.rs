@@ -10,7 +10,10 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 use serde_json::Value;
-use signoff::audit::{AuditError as CoreAuditError, ChainHead, Durability, GENESIS, SealedRecord};
+use signoff::audit::{
+    AuditError as CoreAuditError, ChainHead, CheckpointConfig, CheckpointKeySource, Durability,
+    GENESIS, SealedRecord,
+};
 use signoff::{ApproverError as CoreApproverError, VoteSender};
 
 use crate::convert::{to_json, to_py};
@@ -609,6 +612,34 @@ struct Config {
     durability: Durability,
     stream: Option<String>,
     permit_ttl: Option<Duration>,
+    checkpoint: Option<CheckpointConfig>,
+}
+
+/// The checkpoint signing key from a key file or an environment variable,
+/// loaded now: a key that is asked for but missing fails the constructor
+/// rather than running without checkpoints.
+fn checkpoint_config(
+    file: Option<PathBuf>,
+    env: Option<String>,
+    has_audit: bool,
+) -> PyResult<Option<CheckpointConfig>> {
+    let source = match (file, env) {
+        (None, None) => return Ok(None),
+        (Some(path), None) => CheckpointKeySource::File(path),
+        (None, Some(var)) => CheckpointKeySource::Env(var),
+        (Some(_), Some(_)) => {
+            return Err(PyValueError::new_err(
+                "give checkpoint_key_file or checkpoint_key_env, not both",
+            ));
+        }
+    };
+    if !has_audit {
+        return Err(PyValueError::new_err(
+            "a checkpoint key needs an audit trail: pass audit=...",
+        ));
+    }
+    let key = source.load().map_err(AuditError::new_err)?;
+    Ok(Some(CheckpointConfig::new(key)))
 }
 
 /// The gate. Safe to share between threads; rebuilt in a forked child.
@@ -689,6 +720,9 @@ fn build_gate(c: &Config, forked: bool) -> Result<signoff::Gate, String> {
     }
     if let Some(ttl) = c.permit_ttl {
         b = b.permit_ttl(ttl);
+    }
+    if let Some(cp) = &c.checkpoint {
+        b = b.checkpoints(cp.clone());
     }
     b.build().map_err(|e| e.to_string())
 }
@@ -794,7 +828,7 @@ macro_rules! action_from_kwargs {
 #[pymethods]
 impl PyGate {
     #[new]
-    #[pyo3(signature = (policy, *, audit=None, approver=None, store=None, durability="group", stream=None, permit_ttl=None))]
+    #[pyo3(signature = (policy, *, audit=None, approver=None, store=None, durability="group", stream=None, permit_ttl=None, checkpoint_key_file=None, checkpoint_key_env=None))]
     #[allow(
         clippy::too_many_arguments,
         reason = "mirrors the Python keyword arguments"
@@ -808,6 +842,8 @@ impl PyGate {
         durability: &str,
         stream: Option<String>,
         permit_ttl: Option<f64>,
+        checkpoint_key_file: Option<PathBuf>,
+        checkpoint_key_env: Option<String>,
     ) -> PyResult<Self> {
         let durability: Durability = durability.parse().map_err(PyValueError::new_err)?;
         let permit_ttl = match permit_ttl {
@@ -819,14 +855,18 @@ impl PyGate {
             }
             None => None,
         };
+        let sinks = parse_audit(py, audit)?;
+        let checkpoint =
+            checkpoint_config(checkpoint_key_file, checkpoint_key_env, !sinks.is_empty())?;
         let config = Config {
             policy: policy.get().inner.clone(),
             store: parse_store(store)?,
             approver: parse_approver(approver)?,
-            sinks: parse_audit(py, audit)?,
+            sinks,
             durability,
             stream,
             permit_ttl,
+            checkpoint,
         };
         let gate = py
             .detach(|| build_gate(&config, false))

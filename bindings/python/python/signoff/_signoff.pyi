@@ -201,7 +201,14 @@ class Gate:
         durability: Literal["every-record", "group", "os-buffered"] = "group",
         stream: Optional[str] = None,
         permit_ttl: Optional[float] = None,
-    ) -> None: ...
+        checkpoint_key_file: Union[str, os.PathLike[str], None] = None,
+        checkpoint_key_env: Optional[str] = None,
+    ) -> None:
+        """``checkpoint_key_file`` (from ``signoff audit keygen``) or
+        ``checkpoint_key_env`` (a variable holding that file's 64 hex
+        characters) signs the trail with ed25519 checkpoints: every 1000
+        records, every minute and on ``close()``. A missing key raises
+        ``AuditError``."""
     @property
     def policy(self) -> Policy: ...
     def set_policy(self, policy: Policy) -> None: ...
