@@ -55,7 +55,7 @@ test('a reviewer approves in the browser and the waiting require returns a permi
     await link.click()
     await page.waitForURL(`${url}/requests/${requestId}`)
     const text = await page.textContent('main')
-    for (const needle of ['agent:billing-bot', 'user:alice@example.com', 'postgres://prod/customers', 'monthly churn report', 'bulk export of production data', '1 of data-owners', 'redacted:blake3:']) {
+    for (const needle of ['agent:billing-bot', 'user:alice@example.com', 'postgres://prod/customers', 'monthly churn report', 'bulk export of production data', '1 of data-owners', 'redacted:ephemeral-']) {
       assert.ok(text.includes(needle), `the detail page shows ${needle}`)
     }
     assert.ok(!text.includes('hunter2'), 'the redacted password never reaches the page')

@@ -234,7 +234,7 @@ pub fn to_py_err(py: Python<'_>, e: signoff::Error) -> PyErr {
                 ("rules", list(py, &rules)),
             ],
         ),
-        E::AlreadyCompleted(_) | E::PermitUsed(_) => {
+        E::AlreadyCompleted(_) | E::PermitUsed(_) | E::AlreadyIssued(_) => {
             with_attrs(py, PermitUsed::new_err(message), &[("code", code)])
         }
         _ => with_attrs(py, SignoffError::new_err(message), &[("code", code)]),

@@ -195,6 +195,7 @@ pub struct PyPermit {
     action_digest: String,
     approved_by: Vec<String>,
     expires_at: String,
+    expires_ms: i64,
 }
 
 impl PyPermit {
@@ -208,6 +209,7 @@ impl PyPermit {
             action_digest: p.action_digest().to_owned(),
             approved_by: p.approved_by().to_vec(),
             expires_at: p.expires_at().to_rfc3339(),
+            expires_ms: p.expires_at().timestamp_millis(),
             inner: Mutex::new(Some(p)),
         }
     }
@@ -264,6 +266,14 @@ impl PyPermit {
     #[getter]
     fn expires_at(&self) -> String {
         self.expires_at.clone()
+    }
+    /// Whether the permit has expired: an expired permit cannot complete.
+    #[getter]
+    fn expired(&self) -> bool {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(i64::MAX, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        now_ms >= self.expires_ms
     }
 
     /// Records the outcome; the permit is used up. Blocks until it is in the trail.
@@ -613,6 +623,37 @@ struct Config {
     stream: Option<String>,
     permit_ttl: Option<Duration>,
     checkpoint: Option<CheckpointConfig>,
+    defaults: Defaults,
+    redaction_key: Option<signoff::redact::RedactionKey>,
+}
+
+/// Gate defaults (DESIGN §9): what every action without its own value takes.
+#[derive(Clone, Default)]
+struct Defaults {
+    actor: Option<String>,
+    on_behalf_of: Option<String>,
+    env: Option<String>,
+    context: Option<Value>,
+}
+
+/// The redaction key from a file or an environment variable, if asked for.
+fn redaction_key(
+    file: Option<PathBuf>,
+    env: Option<String>,
+) -> PyResult<Option<signoff::redact::RedactionKey>> {
+    use signoff::redact::RedactionKey;
+    match (file, env) {
+        (None, None) => Ok(None),
+        (Some(path), None) => RedactionKey::from_file(&path)
+            .map(Some)
+            .map_err(PyValueError::new_err),
+        (None, Some(var)) => RedactionKey::from_env(&var)
+            .map(Some)
+            .map_err(PyValueError::new_err),
+        (Some(_), Some(_)) => Err(PyValueError::new_err(
+            "give redact_key_file or redact_key_env, not both",
+        )),
+    }
 }
 
 /// The checkpoint signing key from a key file or an environment variable,
@@ -724,6 +765,21 @@ fn build_gate(c: &Config, forked: bool) -> Result<signoff::Gate, String> {
     if let Some(cp) = &c.checkpoint {
         b = b.checkpoints(cp.clone());
     }
+    if let Some(a) = &c.defaults.actor {
+        b = b.actor(a.clone());
+    }
+    if let Some(o) = &c.defaults.on_behalf_of {
+        b = b.on_behalf_of(o.clone());
+    }
+    if let Some(e) = &c.defaults.env {
+        b = b.env(e.clone());
+    }
+    if let Some(ctx) = &c.defaults.context {
+        b = b.context(ctx.clone());
+    }
+    if let Some(k) = &c.redaction_key {
+        b = b.redaction_key(k.clone());
+    }
     b.build().map_err(|e| e.to_string())
 }
 
@@ -749,9 +805,19 @@ impl PyGate {
             .config
             .lock()
             .map_err(|_| SignoffError::new_err("gate lock poisoned"))?;
-        let gate = build_gate(&config, forked).map_err(AuditError::new_err)?;
+        let gate = build_gate(&config, forked).map_err(gate_build_error)?;
         *built = Some((pid, gate.clone()));
         Ok(gate)
+    }
+}
+
+/// A gate that cannot be built: bad defaults are a ValueError, anything else
+/// (a sink or store that does not open) an AuditError.
+fn gate_build_error(message: String) -> PyErr {
+    if message.starts_with("invalid configuration: ") {
+        PyValueError::new_err(message)
+    } else {
+        AuditError::new_err(message)
     }
 }
 
@@ -828,7 +894,7 @@ macro_rules! action_from_kwargs {
 #[pymethods]
 impl PyGate {
     #[new]
-    #[pyo3(signature = (policy, *, audit=None, approver=None, store=None, durability="group", stream=None, permit_ttl=None, checkpoint_key_file=None, checkpoint_key_env=None))]
+    #[pyo3(signature = (policy, *, audit=None, approver=None, store=None, durability="group", stream=None, permit_ttl=None, checkpoint_key_file=None, checkpoint_key_env=None, actor=None, on_behalf_of=None, env=None, context=None, redact_key_file=None, redact_key_env=None))]
     #[allow(
         clippy::too_many_arguments,
         reason = "mirrors the Python keyword arguments"
@@ -844,7 +910,23 @@ impl PyGate {
         permit_ttl: Option<f64>,
         checkpoint_key_file: Option<PathBuf>,
         checkpoint_key_env: Option<String>,
+        actor: Option<String>,
+        on_behalf_of: Option<String>,
+        env: Option<String>,
+        context: Option<&Bound<'_, PyAny>>,
+        redact_key_file: Option<PathBuf>,
+        redact_key_env: Option<String>,
     ) -> PyResult<Self> {
+        let defaults = Defaults {
+            actor,
+            on_behalf_of,
+            env,
+            context: match context {
+                Some(c) if !c.is_none() => Some(crate::convert::object_arg(Some(c), "context")?),
+                _ => None,
+            },
+        };
+        let redaction_key = redaction_key(redact_key_file, redact_key_env)?;
         let durability: Durability = durability.parse().map_err(PyValueError::new_err)?;
         let permit_ttl = match permit_ttl {
             Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
@@ -867,14 +949,52 @@ impl PyGate {
             stream,
             permit_ttl,
             checkpoint,
+            defaults,
+            redaction_key,
         };
         let gate = py
             .detach(|| build_gate(&config, false))
-            .map_err(AuditError::new_err)?;
+            .map_err(gate_build_error)?;
         Ok(PyGate {
             config: Mutex::new(config),
             built: Mutex::new(Some((std::process::id(), gate))),
         })
+    }
+
+    /// Decides the action as `require` would now (the gate's defaults
+    /// filled in), recording nothing.
+    #[pyo3(signature = (name, *, actor=None, on_behalf_of=None, resource=None, env=None, args=None, justification=None, context=None))]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "mirrors the Python keyword arguments"
+    )]
+    fn evaluate(
+        &self,
+        name: &str,
+        actor: Option<String>,
+        on_behalf_of: Option<String>,
+        resource: Option<String>,
+        env: Option<String>,
+        args: Option<&Bound<'_, PyAny>>,
+        justification: Option<String>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<crate::policy::PyEvaluation> {
+        let action = action_from_kwargs!(
+            name,
+            actor,
+            on_behalf_of,
+            resource,
+            env,
+            args,
+            justification,
+            context,
+            None
+        );
+        let gate = self.gate()?;
+        PyPolicy {
+            inner: gate.policy(),
+        }
+        .decide(gate.with_defaults(action), None, false)
     }
 
     /// The current policy.

@@ -177,7 +177,7 @@ impl PyPolicy {
 
 impl PyPolicy {
     /// Evaluates (or, with `explain`, explains) at `now` or the current time.
-    fn decide(
+    pub(crate) fn decide(
         &self,
         action: signoff::Action,
         now: Option<&str>,

@@ -301,7 +301,7 @@ async fn a_signed_click_approves_the_message_updates_and_a_second_click_counts_o
         "bulk export of production data",
         "high",
         "2 of data-owners",
-        "redacted:blake3:",
+        "redacted:ephemeral-",
     ] {
         assert!(text.contains(needle), "the message lacks {needle}");
     }

@@ -111,7 +111,7 @@ async fn a_valid_card_with_the_context_and_links_to_the_page_is_posted() {
         "bulk export",
         "high",
         "1 of owners",
-        "redacted:blake3:",
+        "redacted:ephemeral-",
     ] {
         assert!(text.contains(needle), "the card lacks {needle}");
     }

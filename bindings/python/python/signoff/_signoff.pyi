@@ -181,6 +181,9 @@ class Permit:
     def approved_by(self) -> List[str]: ...
     @property
     def expires_at(self) -> str: ...
+    @property
+    def expired(self) -> bool:
+        """Whether the permit has expired; an expired permit cannot complete."""
     def complete(self, ok: bool = True, detail: Optional[str] = None) -> None: ...
     def complete_async(self, ok: bool = True, detail: Optional[str] = None) -> Awaitable[None]: ...
     def __enter__(self) -> Permit: ...
@@ -203,12 +206,37 @@ class Gate:
         permit_ttl: Optional[float] = None,
         checkpoint_key_file: Union[str, os.PathLike[str], None] = None,
         checkpoint_key_env: Optional[str] = None,
+        actor: Optional[str] = None,
+        on_behalf_of: Optional[str] = None,
+        env: Optional[str] = None,
+        context: Optional[Dict[str, Any]] = None,
+        redact_key_file: Union[str, os.PathLike[str], None] = None,
+        redact_key_env: Optional[str] = None,
     ) -> None:
         """``checkpoint_key_file`` (from ``signoff audit keygen``) or
         ``checkpoint_key_env`` (a variable holding that file's 64 hex
         characters) signs the trail with ed25519 checkpoints: every 1000
         records, every minute and on ``close()``. A missing key raises
-        ``AuditError``."""
+        ``AuditError``.
+
+        ``actor``, ``on_behalf_of``, ``env`` and ``context`` are the gate's
+        defaults: every action without its own value takes them (context
+        keys merge, the action's winning). ``redact_key_file`` /
+        ``redact_key_env`` name the secret keying the digests that replace
+        redacted values; without one the gate uses a random key."""
+    def evaluate(
+        self,
+        name: str,
+        *,
+        actor: Optional[str] = None,
+        on_behalf_of: Optional[str] = None,
+        resource: Optional[str] = None,
+        env: Optional[str] = None,
+        args: Optional[Dict[str, Any]] = None,
+        justification: Optional[str] = None,
+        context: Optional[Dict[str, Any]] = None,
+    ) -> Evaluation:
+        """What ``require`` would decide now, the gate's defaults filled in; records nothing."""
     @property
     def policy(self) -> Policy: ...
     def set_policy(self, policy: Policy) -> None: ...
