@@ -1343,7 +1343,7 @@ fn channel_counts(vote: &Vote, allowed: &[String]) -> bool {
     if vote.authenticated && allowed.iter().any(|c| c == "authenticated") {
         return true;
     }
-    allowed.iter().any(|c| *c == vote.channel)
+    allowed.contains(&vote.channel)
         && (vote.authenticated || !AUTHENTICATING_CHANNELS.contains(&vote.channel.as_str()))
 }
 
