@@ -131,6 +131,15 @@ export interface GateOptions {
   durability?: 'every-record' | 'group' | 'os-buffered'
   stream?: string
   permitTtlMs?: number
+  /**
+   * A checkpoint signing key file from `signoff audit keygen`: the trail gets
+   * ed25519-signed checkpoints (every 1000 records, every minute and on
+   * `close()`) that `signoff audit verify --pubkey` checks. A missing key
+   * throws an `AuditError`.
+   */
+  checkpointKeyFile?: string
+  /** The name of an environment variable holding the key file's 64 hex characters. */
+  checkpointKeyEnv?: string
 }
 
 export declare class Permit {

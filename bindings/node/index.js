@@ -352,7 +352,7 @@ function voteJson(vote) {
 /** The gate: `require` an action, get a Permit or a SignoffError. */
 class Gate {
   constructor(options = {}) {
-    const { policy, audit, approver, durability, stream, permitTtlMs, store } = options
+    const { policy, audit, approver, durability, stream, permitTtlMs, store, checkpointKeyFile, checkpointKeyEnv } = options
     if (!(policy instanceof Policy)) throw new TypeError('new Gate({ policy }) needs a Policy')
     let approverKind = null
     let dispatch = null
@@ -364,6 +364,9 @@ class Gate {
       }
       approverKind = 'js'
       dispatch = (json) => this._review(approver, JSON.parse(json))
+    }
+    for (const [name, value] of Object.entries({ checkpointKeyFile, checkpointKeyEnv })) {
+      if (value != null && typeof value !== 'string') throw new TypeError(`\`${name}\` must be a string`)
     }
     let auditPath = null
     let sink = null
@@ -383,7 +386,16 @@ class Gate {
       () =>
         new native.NativeGate(
           policy._native,
-          JSON.stringify({ audit: auditPath, durability, stream, approver: approverKind, permitTtlMs, store: store ?? null }),
+          JSON.stringify({
+            audit: auditPath,
+            durability,
+            stream,
+            approver: approverKind,
+            permitTtlMs,
+            store: store ?? null,
+            checkpointKeyFile: checkpointKeyFile ?? null,
+            checkpointKeyEnv: checkpointKeyEnv ?? null,
+          }),
           dispatch,
           sink,
         ),

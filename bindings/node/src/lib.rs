@@ -10,7 +10,9 @@ use napi::bindgen_prelude::{Either, Function, Promise};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use serde_json::{Value, json};
-use signoff::audit::{AuditError, ChainHead, Durability, GENESIS, SealedRecord};
+use signoff::audit::{
+    AuditError, ChainHead, CheckpointConfig, CheckpointKeySource, Durability, GENESIS, SealedRecord,
+};
 
 /// Marks an error whose message is a JSON description for the JS layer.
 const ERROR_PREFIX: &str = "SIGNOFF_JSON:";
@@ -299,6 +301,32 @@ impl signoff::AuditSink for JsSink {
     }
 }
 
+/// The checkpoint signing key named by `checkpointKeyFile` or
+/// `checkpointKeyEnv`, loaded now.
+fn checkpoint_config(options: &Value, has_audit: bool) -> napi::Result<Option<CheckpointConfig>> {
+    let config = |m: &str| raise(json!({"code": "SIGNOFF_CONFIG", "message": m}));
+    let source = match (
+        options["checkpointKeyFile"].as_str(),
+        options["checkpointKeyEnv"].as_str(),
+    ) {
+        (None, None) => return Ok(None),
+        (Some(path), None) => CheckpointKeySource::File(path.into()),
+        (None, Some(var)) => CheckpointKeySource::Env(var.to_owned()),
+        (Some(_), Some(_)) => {
+            return Err(config(
+                "give checkpointKeyFile or checkpointKeyEnv, not both",
+            ));
+        }
+    };
+    if !has_audit {
+        return Err(config("a checkpoint key needs an audit trail: set `audit`"));
+    }
+    let key = source
+        .load()
+        .map_err(|m| raise(json!({"code": "SIGNOFF_AUDIT", "message": m})))?;
+    Ok(Some(CheckpointConfig::new(key)))
+}
+
 /// The gate.
 #[napi]
 pub struct NativeGate {
@@ -327,7 +355,8 @@ fn permit_of(p: signoff::Permit) -> NativePermit {
 #[napi]
 impl NativeGate {
     /// Builds a gate. `options` is JSON: `{audit, durability, stream,
-    /// approver: "js" | "queue" | "terminal" | null, permitTtlMs}`.
+    /// approver: "js" | "queue" | "terminal" | null, permitTtlMs,
+    /// checkpointKeyFile, checkpointKeyEnv}`.
     #[napi(constructor)]
     pub fn new(
         policy: &NativePolicy,
@@ -343,6 +372,12 @@ impl NativeGate {
             .parse()
             .map_err(config)?;
         let mut b = signoff::Gate::builder().policy(policy.inner.clone());
+        // the checkpoint key first: a key asked for but missing fails before
+        // anything is opened, rather than running without checkpoints
+        let has_audit = options["audit"].is_string() || sink.is_some();
+        if let Some(config) = checkpoint_config(&options, has_audit)? {
+            b = b.checkpoints(config);
+        }
         match options["approver"].as_str() {
             Some("js") => {
                 let dispatch = dispatch
