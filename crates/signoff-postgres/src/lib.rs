@@ -18,7 +18,8 @@ use crate::config::{Roots, Target, Tls};
 use crate::tls::{MakeRustls, RustlsStream};
 
 /// The schema, one migration per entry; applied in order, once.
-const MIGRATIONS: &[&str] = &["CREATE TABLE signoff_requests (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE signoff_requests (
         id         TEXT PRIMARY KEY,
         action_id  TEXT NOT NULL UNIQUE,
         status     TEXT NOT NULL,
@@ -33,7 +34,9 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE signoff_requests (
         seq    BIGINT NOT NULL,
         line   TEXT NOT NULL,
         UNIQUE (stream, seq)
-     );"];
+     );",
+    "CREATE TABLE signoff_heartbeats (who TEXT PRIMARY KEY, at TIMESTAMPTZ NOT NULL);",
+];
 
 /// Where and how to connect: the parsed URL and its TLS setup, built once
 /// (the CA file is read when the store or sink is created).

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use signoff::{ApprovalStore, RequestStatus, StoreError, StoredRequest};
 use tokio::sync::{Notify, mpsc};
 use tokio_postgres::AsyncMessage;
@@ -230,5 +231,34 @@ impl ApprovalStore for PgStore {
 
     fn describe(&self) -> String {
         self.pool.name.clone()
+    }
+
+    async fn beat(&self, who: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let guard = self.pool.client().await.map_err(|e| self.err(e))?;
+        let client = guard.as_ref().ok_or_else(|| self.err("no connection"))?;
+        let micros = at.timestamp_micros() as f64 / 1e6;
+        client
+            .execute(
+                "INSERT INTO signoff_heartbeats (who, at) VALUES ($1, to_timestamp($2))
+                 ON CONFLICT (who) DO UPDATE SET at = excluded.at",
+                &[&who, &micros],
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    async fn latest_beat(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let guard = self.pool.client().await.map_err(|e| self.err(e))?;
+        let client = guard.as_ref().ok_or_else(|| self.err("no connection"))?;
+        let row = client
+            .query_one(
+                "SELECT (EXTRACT(EPOCH FROM MAX(at)) * 1000000)::BIGINT FROM signoff_heartbeats",
+                &[],
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+        let micros: Option<i64> = row.get(0);
+        Ok(micros.and_then(DateTime::from_timestamp_micros))
     }
 }

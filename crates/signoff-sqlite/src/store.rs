@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{OptionalExtension, params};
 use signoff::{ApprovalStore, RequestStatus, StoreError, StoredRequest};
 use tokio::sync::Notify;
@@ -24,6 +25,7 @@ CREATE TABLE IF NOT EXISTS signoff_requests (
     body       TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS signoff_requests_status ON signoff_requests (status, created_at);
+CREATE TABLE IF NOT EXISTS signoff_heartbeats (who TEXT PRIMARY KEY, at TEXT NOT NULL);
 ";
 
 /// How often waiters re-read a request changed by another process.
@@ -215,5 +217,40 @@ impl ApprovalStore for SqliteStore {
 
     fn describe(&self) -> String {
         self.db.name.clone()
+    }
+
+    async fn beat(&self, who: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let (who, at) = (
+            who.to_owned(),
+            at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        );
+        self.db
+            .run(move |c| {
+                c.execute(
+                    "INSERT INTO signoff_heartbeats (who, at) VALUES (?1, ?2)
+                     ON CONFLICT (who) DO UPDATE SET at = excluded.at",
+                    params![who, at],
+                )
+                .map(|_| ())
+            })
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    async fn latest_beat(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let beats: Vec<String> = self
+            .db
+            .run(|c| {
+                let mut stmt = c.prepare("SELECT at FROM signoff_heartbeats")?;
+                let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+                rows.collect()
+            })
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(beats
+            .iter()
+            .filter_map(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .max())
     }
 }

@@ -168,6 +168,37 @@ impl Vote {
     }
 }
 
+/// What one channel posted for a request (a Slack message's channel and
+/// `ts`, a webhook's delivery id), kept in the store so any process or
+/// replica can update it after a vote or when the request resolves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The channel that posted (`slack`, `teams`, `webhook`).
+    pub channel: String,
+    /// What that channel needs to find its post again.
+    pub reference: Value,
+    /// When it was posted.
+    pub at: DateTime<Utc>,
+    /// The request version the post shows; behind `version` means the
+    /// post needs refreshing.
+    #[serde(default)]
+    pub shown_version: u64,
+}
+
+/// A dispatcher's claim on posting a request (a lease in the store): with
+/// several replicas each request is posted once, and a replica that dies
+/// mid-post is taken over once `until` has passed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    /// The dispatcher (replica) holding it.
+    pub by: String,
+    /// When the lease ends, unless `done`.
+    pub until: DateTime<Utc>,
+    /// Posting finished: nobody needs to post it again.
+    #[serde(default)]
+    pub done: bool,
+}
+
 /// How a request ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Resolution {
@@ -221,6 +252,12 @@ pub struct StoredRequest {
     pub resolution: Option<Resolution>,
     /// Bumped on every change; updates are compare-and-swap on it.
     pub version: u64,
+    /// What each channel posted for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliveries: Vec<Delivery>,
+    /// The dispatcher's claim on posting it (server-dispatched approvals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<Claim>,
 }
 
 /// A vote as shown to reviewers.

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, Write};
 
 use async_trait::async_trait;
 
-use crate::approval::{ApprovalRequest, Verdict, Vote};
+use crate::approval::{ApprovalRequest, Delivery, Verdict, Vote};
 use crate::error::Error;
 use crate::gate::{Gate, VoteOutcome};
 
@@ -46,6 +46,12 @@ impl VoteSender {
     pub async fn send(&self, vote: Vote) -> Result<VoteOutcome, Error> {
         self.gate.vote(&self.request_id, vote).await
     }
+
+    /// Records what the approver posted (a Slack message's channel and
+    /// `ts`...) in the store, so any process can update it later.
+    pub async fn record_delivery(&self, delivery: Delivery) -> Result<(), Error> {
+        self.gate.record_delivery(&self.request_id, delivery).await
+    }
 }
 
 /// Presents approval requests to reviewers.
@@ -61,6 +67,72 @@ pub trait Approver: Send + Sync {
         request: ApprovalRequest,
         votes: VoteSender,
     ) -> Result<(), ApproverError>;
+
+    /// Brings a post this approver made (its `delivery`, recorded with
+    /// [`VoteSender::record_delivery`]) up to date with `request`: votes so
+    /// far, or the resolution. Called for every delivery of the request;
+    /// ignore those of other channels. The default has nothing to update.
+    async fn refresh(
+        &self,
+        request: &ApprovalRequest,
+        delivery: &Delivery,
+    ) -> Result<(), ApproverError> {
+        let _ = (request, delivery);
+        Ok(())
+    }
+}
+
+/// For agents whose approvals an approval server dispatches (`approver =
+/// "server"`): presents nothing itself, and fails at once, naming the
+/// store, when no dispatcher has shown a heartbeat there lately, rather
+/// than leaving the request to time out unseen.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerDispatch {
+    max_silence: std::time::Duration,
+}
+
+impl Default for ServerDispatch {
+    fn default() -> Self {
+        ServerDispatch {
+            max_silence: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+impl ServerDispatch {
+    /// Fails requests when the newest dispatcher heartbeat is older than `max_silence`.
+    pub fn new(max_silence: std::time::Duration) -> Self {
+        ServerDispatch { max_silence }
+    }
+}
+
+#[async_trait]
+impl Approver for ServerDispatch {
+    async fn review(&self, _: ApprovalRequest, votes: VoteSender) -> Result<(), ApproverError> {
+        let store = votes.gate.store();
+        let latest = store
+            .latest_beat()
+            .await
+            .map_err(|e| ApproverError::new(e.to_string()))?;
+        let fresh = latest.is_some_and(|t| {
+            (chrono::Utc::now() - t)
+                .to_std()
+                .is_ok_and(|age| age <= self.max_silence)
+                || t > chrono::Utc::now()
+        });
+        if fresh {
+            return Ok(());
+        }
+        let seen = latest.map_or_else(
+            || "no dispatcher has ever beaten".to_owned(),
+            |t| format!("the newest dispatcher heartbeat is from {}", t.to_rfc3339()),
+        );
+        Err(ApproverError::new(format!(
+            "no approval server is dispatching from store `{}` ({seen}; allowed silence {}s): run `signoff serve --config` on the same store",
+            store.describe(),
+            self.max_silence.as_secs()
+        )))
+    }
 }
 
 /// Leaves requests in the store for reviewers who vote through the approval
@@ -292,5 +364,21 @@ impl Approver for Routes {
         } else {
             Err(ApproverError::new(failures.join("; ")))
         }
+    }
+
+    async fn refresh(
+        &self,
+        request: &ApprovalRequest,
+        delivery: &Delivery,
+    ) -> Result<(), ApproverError> {
+        let mut seen: Vec<&std::sync::Arc<dyn Approver>> = Vec::new();
+        for a in self.by_key.values().flatten().chain(self.fallback.iter()) {
+            if seen.iter().any(|s| std::sync::Arc::ptr_eq(s, a)) {
+                continue;
+            }
+            seen.push(a);
+            a.refresh(request, delivery).await?;
+        }
+        Ok(())
     }
 }

@@ -17,8 +17,10 @@ pub mod store;
 pub mod testkit;
 
 pub use action::{Action, ActionError};
-pub use approval::{ApprovalRequest, RequestStatus, Resolution, StoredRequest, Verdict, Vote};
-pub use approver::{Approver, ApproverError, Queue, Routes, Terminal, VoteSender};
+pub use approval::{
+    ApprovalRequest, Claim, Delivery, RequestStatus, Resolution, StoredRequest, Verdict, Vote,
+};
+pub use approver::{Approver, ApproverError, Queue, Routes, ServerDispatch, Terminal, VoteSender};
 pub use audit::{AuditError, AuditLog, AuditRecord, AuditSink, Durability, Event, JsonlSink};
 pub use directory::{Directory, DirectoryError, StaticDirectory};
 pub use error::{Denial, DeniedBy, Error, RejectReason, TimedOut, VoteRejection};

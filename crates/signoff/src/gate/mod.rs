@@ -20,6 +20,7 @@
 //! # });
 //! ```
 
+mod dispatch;
 mod permit;
 mod refusals;
 mod tally;
@@ -642,6 +643,8 @@ impl Gate {
                     expires_at,
                     resolution: None,
                     version: 0,
+                    deliveries: Vec::new(),
+                    claim: None,
                 };
                 let stored = self.inner.store.create(request.clone()).await?;
                 if stored.id != request.id {
@@ -950,6 +953,7 @@ impl Gate {
                     r.reason = Some(reason.to_owned());
                     self.inner.audit.append(vec![r]).await?;
                 }
+                self.refresh_in_background(request_id);
                 return Ok(());
             }
         }
@@ -1037,6 +1041,7 @@ impl Gate {
                         let _ = self.inner.store.update(&stop).await;
                         return Err(e.into());
                     }
+                    self.refresh_in_background(request_id);
                     return Ok(VoteOutcome::Counted(new.status));
                 }
             }

@@ -20,6 +20,7 @@ struct State {
     requests: HashMap<String, (StoredRequest, Arc<Notify>)>,
     by_action: HashMap<String, String>,
     order: Vec<String>,
+    beats: HashMap<String, chrono::DateTime<chrono::Utc>>,
 }
 
 impl MemoryStore {
@@ -129,5 +130,14 @@ impl ApprovalStore for MemoryStore {
 
     fn describe(&self) -> String {
         "memory".to_owned()
+    }
+
+    async fn beat(&self, who: &str, at: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
+        self.lock()?.beats.insert(who.to_owned(), at);
+        Ok(())
+    }
+
+    async fn latest_beat(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        Ok(self.lock()?.beats.values().max().copied())
     }
 }

@@ -6,6 +6,7 @@ mod memory;
 pub use memory::MemoryStore;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::approval::{RequestStatus, StoredRequest};
 
@@ -58,4 +59,22 @@ pub trait ApprovalStore: Send + Sync {
 
     /// A short name for errors (`memory`, `sqlite:/var/lib/signoff.db`).
     fn describe(&self) -> String;
+
+    /// Records that `who` (a dispatcher replica) is alive now. Stores that
+    /// cannot be shared between processes need not support it.
+    async fn beat(&self, who: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let _ = (who, at);
+        Err(StoreError::new(
+            self.describe(),
+            "this store keeps no dispatcher heartbeats",
+        ))
+    }
+
+    /// The newest heartbeat of any dispatcher, if one ever beat.
+    async fn latest_beat(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Err(StoreError::new(
+            self.describe(),
+            "this store keeps no dispatcher heartbeats",
+        ))
+    }
 }

@@ -24,6 +24,8 @@ fn request(id: &str, action_id: &str) -> StoredRequest {
         shown_args: serde_json::json!({}),
         shown_context: serde_json::json!({}),
         submitted_digest: String::new(),
+        deliveries: Vec::new(),
+        claim: None,
         decision: Decision {
             effect: Effect::Approve,
             rules: vec!["r".to_owned()],
@@ -153,6 +155,86 @@ where
     }
     assert_eq!(wins, 1, "exactly one concurrent update wins");
     assert_eq!(store.get("req-4").await.unwrap().unwrap().votes.len(), 1);
+
+    // deliveries and the dispatch claim are kept with the request
+    let mut r4 = store.get("req-4").await.unwrap().unwrap();
+    r4.deliveries.push(crate::approval::Delivery {
+        channel: "slack".into(),
+        reference: json!({"channel": "C1", "ts": "1.2"}),
+        at: Utc::now(),
+        shown_version: r4.version + 1,
+    });
+    r4.claim = Some(crate::approval::Claim {
+        by: "replica-a".into(),
+        until: Utc::now() + chrono::Duration::seconds(30),
+        done: true,
+    });
+    r4.version += 1;
+    assert!(store.update(&r4).await.unwrap());
+    assert_eq!(store.get("req-4").await.unwrap().unwrap(), r4);
+
+    // dispatcher heartbeats: the newest of any replica
+    assert_eq!(store.latest_beat().await.unwrap(), None, "no beat yet");
+    let t0 = Utc::now() - chrono::Duration::seconds(60);
+    let t1 = Utc::now();
+    store.beat("replica-a", t0).await.unwrap();
+    store.beat("replica-b", t1).await.unwrap();
+    store
+        .beat("replica-a", t0 + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    let latest = store.latest_beat().await.unwrap().unwrap();
+    assert_eq!(latest.timestamp_millis(), t1.timestamp_millis());
+
+    // claims race through compare-and-swap: one dispatcher wins a request
+    let gate = crate::Gate::builder()
+        .policy(crate::Policy::from_toml_str("[policy]").unwrap())
+        .store_arc(Arc::clone(&store))
+        .build()
+        .unwrap();
+    store.create(request("req-5", "act-5")).await.unwrap();
+    let mut claims = Vec::new();
+    for i in 0..6 {
+        let gate = gate.clone();
+        claims.push(tokio::spawn(async move {
+            gate.claim_dispatch("req-5", &format!("replica-{i}"), Duration::from_secs(30))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut won = 0;
+    for c in claims {
+        won += usize::from(c.await.unwrap());
+    }
+    assert_eq!(won, 1, "exactly one dispatcher claims a request");
+    let holder = store.get("req-5").await.unwrap().unwrap().claim.unwrap().by;
+    // an expired lease is taken over; a finished one never is
+    assert!(
+        !gate
+            .claim_dispatch("req-5", "late", Duration::from_secs(30))
+            .await
+            .unwrap()
+    );
+    let mut r5 = store.get("req-5").await.unwrap().unwrap();
+    r5.claim = Some(crate::approval::Claim {
+        by: holder,
+        until: Utc::now() - chrono::Duration::seconds(1),
+        done: false,
+    });
+    r5.version += 1;
+    assert!(store.update(&r5).await.unwrap());
+    assert!(
+        gate.claim_dispatch("req-5", "late", Duration::from_secs(30))
+            .await
+            .unwrap()
+    );
+    gate.finish_dispatch("req-5", "late").await.unwrap();
+    assert!(
+        !gate
+            .claim_dispatch("req-5", "other", Duration::from_secs(0))
+            .await
+            .unwrap()
+    );
 }
 
 /// Runs the [`AuditSink`] contract: `make` opens the sink at a location and
