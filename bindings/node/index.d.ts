@@ -140,6 +140,16 @@ export interface GateOptions {
   checkpointKeyFile?: string
   /** The name of an environment variable holding the key file's 64 hex characters. */
   checkpointKeyEnv?: string
+  /** The gate's defaults: every action without its own value takes them. */
+  actor?: string
+  onBehalfOf?: string
+  env?: string
+  /** Context keys every action carries (the action's own keys win). */
+  context?: { [key: string]: Json }
+  /** A file (at least 16 random bytes) keying the digests that replace redacted values; random when unset. */
+  redactKeyFile?: string
+  /** An environment variable holding that secret. */
+  redactKeyEnv?: string
 }
 
 export declare class Permit {
@@ -153,6 +163,8 @@ export declare class Permit {
   readonly actionDigest: string
   readonly approvedBy: string[]
   readonly expiresAt: string
+  /** Whether the permit has expired; an expired permit cannot complete. */
+  readonly expired: boolean
   complete(outcome?: { ok?: boolean; detail?: string }): Promise<void>
 }
 
@@ -169,6 +181,10 @@ export interface GuardOptions<A extends unknown[]> {
 
 export declare class Gate {
   constructor(options: GateOptions)
+  /** A gate built from a gate config file (what `signoff serve --config` reads). */
+  static fromConfig(path: string): Gate
+  /** What `require` would decide now, the gate's defaults filled in; records nothing. */
+  evaluate(action: Action): Decision
   readonly policy: Policy
   setPolicy(policy: Policy): void
   require(action: Action): Promise<Permit>
@@ -195,6 +211,8 @@ export type ErrorCode =
   | 'SIGNOFF_NO_APPROVER'
   | 'SIGNOFF_USED'
   | 'SIGNOFF_CONFIG'
+  | 'SIGNOFF_ID_REUSED'
+  | 'SIGNOFF_PERMIT_EXPIRED'
   | 'SIGNOFF_ERROR'
 
 export declare class SignoffError extends Error {

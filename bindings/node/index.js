@@ -318,6 +318,10 @@ class Permit {
     this.approvedBy = info.approvedBy
     this.expiresAt = info.expiresAt
   }
+  /** Whether the permit has expired; an expired permit cannot complete. */
+  get expired() {
+    return Date.now() >= Date.parse(this.expiresAt)
+  }
   /** Records the outcome in the trail; the permit is used up. */
   complete(outcome = {}) {
     const ok = outcome.ok !== false
@@ -352,7 +356,10 @@ function voteJson(vote) {
 /** The gate: `require` an action, get a Permit or a SignoffError. */
 class Gate {
   constructor(options = {}) {
-    const { policy, audit, approver, durability, stream, permitTtlMs, store, checkpointKeyFile, checkpointKeyEnv } = options
+    const {
+      policy, audit, approver, durability, stream, permitTtlMs, store, checkpointKeyFile, checkpointKeyEnv,
+      actor, onBehalfOf, env, context, redactKeyFile, redactKeyEnv,
+    } = options
     if (!(policy instanceof Policy)) throw new TypeError('new Gate({ policy }) needs a Policy')
     let approverKind = null
     let dispatch = null
@@ -365,8 +372,13 @@ class Gate {
       approverKind = 'js'
       dispatch = (json) => this._review(approver, JSON.parse(json))
     }
-    for (const [name, value] of Object.entries({ checkpointKeyFile, checkpointKeyEnv })) {
+    for (const [name, value] of Object.entries({
+      checkpointKeyFile, checkpointKeyEnv, actor, onBehalfOf, env, redactKeyFile, redactKeyEnv,
+    })) {
       if (value != null && typeof value !== 'string') throw new TypeError(`\`${name}\` must be a string`)
+    }
+    if (context != null && (typeof context !== 'object' || Array.isArray(context))) {
+      throw new TypeError('`context` must be an object')
     }
     let auditPath = null
     let sink = null
@@ -395,11 +407,34 @@ class Gate {
             store: store ?? null,
             checkpointKeyFile: checkpointKeyFile ?? null,
             checkpointKeyEnv: checkpointKeyEnv ?? null,
+            actor: actor ?? null,
+            onBehalfOf: onBehalfOf ?? null,
+            env: env ?? null,
+            context: context == null ? null : jsonObject(context, 'context'),
+            redactKeyFile: redactKeyFile ?? null,
+            redactKeyEnv: redactKeyEnv ?? null,
           }),
           dispatch,
           sink,
         ),
     )
+  }
+
+  /**
+   * A gate built from a gate config file (the one `signoff serve --config`
+   * reads): policy, store, audit, `[identity]`, channels and `approver`.
+   */
+  static fromConfig(path) {
+    if (typeof path !== 'string') throw new TypeError('Gate.fromConfig(path) needs a file path')
+    const gate = Object.create(Gate.prototype)
+    gate._inline = false
+    gate._native = sync(() => native.NativeGate.fromConfig(path))
+    return gate
+  }
+
+  /** What `require` would decide now, the gate's defaults filled in; records nothing. */
+  evaluate(action) {
+    return decision(sync(() => this._native.evaluate(actionJson(action))))
   }
 
   async _review(approver, request) {

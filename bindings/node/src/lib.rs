@@ -454,9 +454,60 @@ impl NativeGate {
         if let Some(ms) = options["permitTtlMs"].as_u64() {
             b = b.permit_ttl(std::time::Duration::from_millis(ms));
         }
+        if let Some(a) = options["actor"].as_str() {
+            b = b.actor(a);
+        }
+        if let Some(o) = options["onBehalfOf"].as_str() {
+            b = b.on_behalf_of(o);
+        }
+        if let Some(e) = options["env"].as_str() {
+            b = b.env(e);
+        }
+        if options["context"].is_object() {
+            b = b.context(options["context"].clone());
+        }
+        use signoff::redact::RedactionKey;
+        match (
+            options["redactKeyFile"].as_str(),
+            options["redactKeyEnv"].as_str(),
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(config(
+                    "give redactKeyFile or redactKeyEnv, not both".into(),
+                ));
+            }
+            (Some(path), None) => b = b.redaction_key(RedactionKey::from_file(path).map_err(config)?),
+            (None, Some(var)) => b = b.redaction_key(RedactionKey::from_env(var).map_err(config)?),
+            (None, None) => {}
+        }
         Ok(NativeGate {
             gate: b.build().map_err(core_err)?,
         })
+    }
+
+    /// Builds a gate from a gate config file (what `signoff serve --config` reads).
+    #[napi(factory)]
+    pub fn from_config(path: String) -> napi::Result<Self> {
+        let config = |m: String| raise(json!({"code": "SIGNOFF_CONFIG", "message": m}));
+        let file = signoff_config::GateConfig::from_file(&path).map_err(|e| config(e.to_string()))?;
+        let gate = napi::bindgen_prelude::block_on(async move { file.build().await }).map_err(|e| {
+            match e {
+                signoff_config::ConfigError::Backend(m) => {
+                    raise(json!({"code": "SIGNOFF_STORE", "message": m}))
+                }
+                other => config(other.to_string()),
+            }
+        })?;
+        Ok(NativeGate { gate })
+    }
+
+    /// Decides an action (JSON) as `require` would now, the gate's defaults
+    /// filled in; records nothing. Returns the decision JSON.
+    #[napi]
+    pub fn evaluate(&self, action: String) -> napi::Result<String> {
+        let action = parse_action(&action)?;
+        let decision = self.gate.evaluate(&action);
+        serde_json::to_string(&decision).map_err(|e| invalid(e.to_string()))
     }
 
     /// Replaces the policy atomically.

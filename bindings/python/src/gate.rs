@@ -625,6 +625,8 @@ struct Config {
     checkpoint: Option<CheckpointConfig>,
     defaults: Defaults,
     redaction_key: Option<signoff::redact::RedactionKey>,
+    /// A gate config file (`Gate.from_config`): everything comes from it.
+    file: Option<signoff_config::GateConfig>,
 }
 
 /// Gate defaults (DESIGN §9): what every action without its own value takes.
@@ -700,6 +702,17 @@ where
 }
 
 fn build_gate(c: &Config, forked: bool) -> Result<signoff::Gate, String> {
+    if let Some(file) = &c.file {
+        let mut file = file.clone();
+        file.child_process = forked;
+        let gate = connect(async move { file.build().await })?.map_err(|e| match e {
+            // a backend that does not open is an outage, not the caller's typo
+            signoff_config::ConfigError::Backend(m) => m,
+            other => format!("invalid configuration: {other}"),
+        })?;
+        gate.set_policy(c.policy.clone());
+        return Ok(gate);
+    }
     let mut b = signoff::Gate::builder().policy(c.policy.clone());
     match &c.store {
         StoreSpec::Memory => {}
@@ -894,14 +907,14 @@ macro_rules! action_from_kwargs {
 #[pymethods]
 impl PyGate {
     #[new]
-    #[pyo3(signature = (policy, *, audit=None, approver=None, store=None, durability="group", stream=None, permit_ttl=None, checkpoint_key_file=None, checkpoint_key_env=None, actor=None, on_behalf_of=None, env=None, context=None, redact_key_file=None, redact_key_env=None))]
+    #[pyo3(signature = (policy=None, *, audit=None, approver=None, store=None, durability="group", stream=None, permit_ttl=None, checkpoint_key_file=None, checkpoint_key_env=None, actor=None, on_behalf_of=None, env=None, context=None, redact_key_file=None, redact_key_env=None, config=None))]
     #[allow(
         clippy::too_many_arguments,
         reason = "mirrors the Python keyword arguments"
     )]
     fn new(
         py: Python<'_>,
-        policy: &Bound<'_, PyPolicy>,
+        policy: Option<&Bound<'_, PyPolicy>>,
         audit: Option<&Bound<'_, PyAny>>,
         approver: Option<&Bound<'_, PyAny>>,
         store: Option<&str>,
@@ -916,7 +929,46 @@ impl PyGate {
         context: Option<&Bound<'_, PyAny>>,
         redact_key_file: Option<PathBuf>,
         redact_key_env: Option<String>,
+        config: Option<PathBuf>,
     ) -> PyResult<Self> {
+        let (policy, file) = match (policy, config) {
+            (Some(p), None) => (p.get().inner.clone(), None),
+            (None, Some(path)) => {
+                let others = audit.is_some()
+                    || approver.is_some()
+                    || store.is_some()
+                    || stream.is_some()
+                    || permit_ttl.is_some()
+                    || checkpoint_key_file.is_some()
+                    || checkpoint_key_env.is_some()
+                    || actor.is_some()
+                    || on_behalf_of.is_some()
+                    || env.is_some()
+                    || context.is_some()
+                    || redact_key_file.is_some()
+                    || redact_key_env.is_some();
+                if others {
+                    return Err(PyValueError::new_err(
+                        "a gate from a config file takes everything from the file; set the other options there",
+                    ));
+                }
+                let file = signoff_config::GateConfig::from_file(&path)
+                    .map_err(|e| PyValueError::new_err(e.to_string()))?;
+                let policy = signoff::Policy::from_file(&file.policy)
+                    .map_err(|e| crate::errors::policy_err(py, &e))?;
+                (policy, Some(file))
+            }
+            (Some(_), Some(_)) => {
+                return Err(PyValueError::new_err(
+                    "give a policy or a config file, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(PyTypeError::new_err(
+                    "Gate() needs a policy (Gate(policy, ...)) or a config file (Gate.from_config(path))",
+                ));
+            }
+        };
         let defaults = Defaults {
             actor,
             on_behalf_of,
@@ -941,7 +993,8 @@ impl PyGate {
         let checkpoint =
             checkpoint_config(checkpoint_key_file, checkpoint_key_env, !sinks.is_empty())?;
         let config = Config {
-            policy: policy.get().inner.clone(),
+            file,
+            policy,
             store: parse_store(store)?,
             approver: parse_approver(approver)?,
             sinks,

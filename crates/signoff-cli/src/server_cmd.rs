@@ -46,6 +46,7 @@ fn read_config(path: &Path) -> Result<(String, ServerConfig, GateConfig), String
     let mut gate: GateConfig = toml::Value::Table(table)
         .try_into()
         .map_err(|e| format!("{shown}: {e}"))?;
+    gate.source = shown;
     gate.resolve(path.parent().unwrap_or(Path::new(".")));
     Ok((listen, server, gate))
 }
@@ -62,13 +63,53 @@ pub fn serve(config: &Path) -> u8 {
         return exit::USAGE;
     };
     rt.block_on(async move {
-        let gate = match gate_config.build().await {
+        // the server holds the channel secrets: it posts (when dispatching),
+        // takes the callbacks and refreshes the posts after votes
+        let channels = match gate_config.channels() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e}");
+                return exit::DENIED;
+            }
+        };
+        let built = match &channels {
+            Some(c) => gate_config.build_with(std::sync::Arc::clone(&c.approver)).await,
+            None if gate_config.server_dispatched() => {
+                gate_config
+                    .build_with(std::sync::Arc::new(signoff::Queue))
+                    .await
+            }
+            None => gate_config.build().await,
+        };
+        let gate = match built {
             Ok(g) => g,
             Err(e) => {
                 eprintln!("{e}");
                 return exit::DENIED;
             }
         };
+        let lease = match gate_config.lease() {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("{e}");
+                return exit::USAGE;
+            }
+        };
+        let _dispatcher = gate_config.server_dispatched().then(|| {
+            let posting: std::sync::Arc<dyn signoff::Approver> = match &channels {
+                Some(c) => std::sync::Arc::clone(&c.approver),
+                None => std::sync::Arc::new(signoff::Queue),
+            };
+            signoff_server::Dispatcher::new(
+                gate.clone(),
+                posting,
+                signoff_server::DispatchConfig {
+                    lease,
+                    ..signoff_server::DispatchConfig::default()
+                },
+            )
+            .spawn()
+        });
         let listener = match tokio::net::TcpListener::bind(&listen).await {
             Ok(l) => l,
             Err(e) => {
@@ -85,7 +126,18 @@ pub fn serve(config: &Path) -> u8 {
             gate.policy().digest()
         );
         let _ = std::io::stdout().flush();
-        match signoff_server::serve(gate, server, listener).await {
+        let mut router = signoff_server::router(gate.clone(), server);
+        if let Some(app) = channels.as_ref().and_then(|c| c.slack.as_ref()) {
+            router = router.merge(app.routes(gate.clone()));
+        }
+        if let Some(c) = &channels {
+            println!("signoff serve: channels {}", c.names.join(", "));
+        }
+        if gate_config.server_dispatched() {
+            println!("signoff serve: dispatching pending requests from {}", gate.store().describe());
+        }
+        let _ = std::io::stdout().flush();
+        match signoff_server::serve_router(router, listener).await {
             Ok(()) => exit::OK,
             Err(e) => {
                 eprintln!("server stopped: {e}");

@@ -1,11 +1,16 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use signoff::audit::{CheckpointConfig, CheckpointKeySource, Durability};
-use signoff::{Gate, JsonlSink, Policy, Queue, Terminal};
+use signoff::redact::RedactionKey;
+use signoff::{Approver, Gate, JsonlSink, Policy, Queue, Routes, ServerDispatch, Terminal};
+use signoff_slack::{SlackApp, SlackConfig};
+use signoff_teams::{TeamsApprover, TeamsConfig};
 use signoff_webhook::{WebhookApprover, WebhookConfig};
 
 /// Why a configuration could not be turned into a gate.
@@ -49,12 +54,40 @@ pub struct GateConfig {
     /// `every-record`, `group` (default) or `os-buffered`.
     #[serde(default)]
     pub durability: Option<String>,
-    /// `queue` (default: reviewers vote through the server), `terminal` or `webhook`.
+    /// `queue` (default: reviewers vote through the server's page and API),
+    /// `terminal`, `server` (an approval server sharing the store posts to
+    /// the channels), `channels` (this process posts to the channels of
+    /// `[routes]`), or one channel: `slack`, `teams`, `webhook`.
     #[serde(default)]
     pub approver: Option<String>,
-    /// The webhook, when `approver = "webhook"`.
+    /// Who is acting: the gate's defaults (`[identity]`, DESIGN §9).
+    #[serde(default)]
+    pub identity: Option<IdentityConfig>,
+    /// The key of the digests that replace redacted values (`[redaction]`).
+    #[serde(default)]
+    pub redaction: Option<RedactionConfig>,
+    /// The Slack channel (`[slack]`).
+    #[serde(default)]
+    pub slack: Option<SlackConfig>,
+    /// The Teams channel (`[teams]`).
+    #[serde(default)]
+    pub teams: Option<TeamsConfig>,
+    /// The signed webhook channel (`[webhook]`).
     #[serde(default)]
     pub webhook: Option<WebhookConfig>,
+    /// Which rules or groups go to which channels (`[routes]`).
+    #[serde(default)]
+    pub routes: Option<RoutesConfig>,
+    /// How `approver = "server"` agents and dispatchers behave (`[dispatch]`).
+    #[serde(default)]
+    pub dispatch: Option<DispatchSettings>,
+    /// The file this configuration came from, for error messages.
+    #[serde(skip)]
+    pub source: String,
+    /// Set in a forked child process: each audit sink gets a new stream of
+    /// its own, so two processes never write one chain.
+    #[serde(skip)]
+    pub child_process: bool,
     /// Audit stream name.
     #[serde(default)]
     pub stream: Option<String>,
@@ -127,6 +160,78 @@ fn memory() -> String {
     "memory".to_owned()
 }
 
+/// `[identity]`: the defaults every action without its own value takes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// The agent, e.g. `agent:billing-bot`.
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// The person who launched it.
+    #[serde(default)]
+    pub on_behalf_of: Option<String>,
+    /// The environment, e.g. `prod`.
+    #[serde(default)]
+    pub env: Option<String>,
+    /// Context keys every action carries.
+    #[serde(default)]
+    pub context: Option<toml::Table>,
+}
+
+/// `[redaction]`: the secret keying redaction digests, by file or variable.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionConfig {
+    /// A file holding at least 16 bytes of random data (relative to the config file).
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// An environment variable holding it.
+    #[serde(default)]
+    pub key_env: Option<String>,
+}
+
+/// `[routes]`: `to` maps rule ids or approver groups to channel names
+/// (`slack`, `teams`, `webhook`); requests no entry names go to `fallback`
+/// (default: every configured channel).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutesConfig {
+    /// Rule id or group → channels.
+    #[serde(default)]
+    pub to: BTreeMap<String, Vec<String>>,
+    /// Channels for everything else.
+    #[serde(default)]
+    pub fallback: Option<Vec<String>>,
+}
+
+/// `[dispatch]`: server-dispatched approvals.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchSettings {
+    /// An agent fails a request at once when the newest dispatcher heartbeat
+    /// is older than this (default `"30s"`).
+    #[serde(default)]
+    pub max_silence: Option<String>,
+    /// How long a dispatcher's claim on posting holds (default `"30s"`).
+    #[serde(default)]
+    pub lease: Option<String>,
+}
+
+/// The channels a configuration names, ready to post.
+pub struct Channels {
+    /// Every configured channel behind the routes.
+    pub approver: Arc<dyn Approver>,
+    /// The Slack app, whose interactivity endpoint the server mounts.
+    pub slack: Option<Arc<SlackApp>>,
+    /// The names configured (`slack`, `teams`, `webhook`).
+    pub names: Vec<&'static str>,
+}
+
+fn duration(key: &str, text: &str) -> Result<std::time::Duration, ConfigError> {
+    humantime::parse_duration(text)
+        .map_err(|e| ConfigError::Invalid(format!("`{key} = \"{text}\"`: {e}")))
+}
+
 impl GateConfig {
     /// Parses TOML; relative paths are resolved against `base`.
     pub fn from_toml_str(text: &str, base: &Path, file: &str) -> Result<Self, ConfigError> {
@@ -134,8 +239,107 @@ impl GateConfig {
             file: file.to_owned(),
             message: e.to_string(),
         })?;
+        c.source = file.to_owned();
         c.resolve(base);
         Ok(c)
+    }
+
+    /// Reads a gate configuration file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            file: shown.clone(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::from_toml_str(&text, path.parent().unwrap_or(Path::new(".")), &shown)
+    }
+
+    fn err(&self, table: &str, message: impl std::fmt::Display) -> ConfigError {
+        ConfigError::File {
+            file: if self.source.is_empty() {
+                "<config>".to_owned()
+            } else {
+                self.source.clone()
+            },
+            message: format!("{table}: {message}"),
+        }
+    }
+
+    /// Whether an approval server posts this gate's requests (`approver = "server"`).
+    pub fn server_dispatched(&self) -> bool {
+        self.approver.as_deref() == Some("server")
+    }
+
+    /// How long a dispatcher's claim holds (`[dispatch] lease`, default 30 s).
+    pub fn lease(&self) -> Result<std::time::Duration, ConfigError> {
+        match self.dispatch.as_ref().and_then(|d| d.lease.as_deref()) {
+            None => Ok(std::time::Duration::from_secs(30)),
+            Some(t) => duration("[dispatch] lease", t),
+        }
+    }
+
+    /// Opens the configured channels (reading their secrets now) behind the
+    /// routes. `None` when no channel table is present.
+    pub fn channels(&self) -> Result<Option<Channels>, ConfigError> {
+        let mut by_name: BTreeMap<&'static str, Arc<dyn Approver>> = BTreeMap::new();
+        let mut slack_app = None;
+        if let Some(cfg) = &self.slack {
+            let app = SlackApp::new(cfg.clone()).map_err(|e| self.err("[slack]", e))?;
+            by_name.insert("slack", Arc::new(app.approver()));
+            slack_app = Some(app);
+        }
+        if let Some(cfg) = &self.teams {
+            let t = TeamsApprover::new(cfg.clone()).map_err(|e| self.err("[teams]", e))?;
+            by_name.insert("teams", Arc::new(t));
+        }
+        if let Some(cfg) = &self.webhook {
+            let w = WebhookApprover::new(cfg.clone()).map_err(|e| self.err("[webhook]", e))?;
+            by_name.insert("webhook", Arc::new(w));
+        }
+        if by_name.is_empty() {
+            if self.routes.is_some() {
+                return Err(self.err(
+                    "[routes]",
+                    "routes name channels, but no [slack], [teams] or [webhook] table is configured",
+                ));
+            }
+            return Ok(None);
+        }
+        let pick = |key: &str, names: &[String]| -> Result<Vec<Arc<dyn Approver>>, ConfigError> {
+            names
+                .iter()
+                .map(|n| {
+                    by_name.get(n.as_str()).cloned().ok_or_else(|| {
+                        self.err(
+                            "[routes]",
+                            format!(
+                                "`{key}` names channel `{n}`, which is not configured (configured: {})",
+                                by_name.keys().copied().collect::<Vec<_>>().join(", ")
+                            ),
+                        )
+                    })
+                })
+                .collect()
+        };
+        let mut routes = Routes::new();
+        let default_fallback: Vec<String> = by_name.keys().map(|k| (*k).to_owned()).collect();
+        let (to, fallback) = match &self.routes {
+            Some(r) => (
+                r.to.clone(),
+                r.fallback.clone().unwrap_or(default_fallback),
+            ),
+            None => (BTreeMap::new(), default_fallback),
+        };
+        for (key, names) in &to {
+            routes = routes.route(key.clone(), pick(key, names)?);
+        }
+        routes = routes.fallback(pick("fallback", &fallback)?);
+        Ok(Some(Channels {
+            approver: Arc::new(routes),
+            slack: slack_app,
+            names: by_name.keys().copied().collect(),
+        }))
     }
 
     /// Resolves relative paths against `base`.
@@ -144,6 +348,11 @@ impl GateConfig {
             self.policy = base.join(&self.policy);
         }
         if let Some(path) = self.checkpoints.as_mut().and_then(|c| c.key_file.as_mut())
+            && path.is_relative()
+        {
+            *path = base.join(&*path);
+        }
+        if let Some(path) = self.redaction.as_mut().and_then(|c| c.key_file.as_mut())
             && path.is_relative()
         {
             *path = base.join(&*path);
@@ -163,8 +372,63 @@ impl GateConfig {
         }
     }
 
-    /// Opens every backend (connecting to databases) and builds the gate.
+    /// Opens every backend (connecting to databases) and builds the gate of
+    /// an agent: its approver is the one `approver` names.
     pub async fn build(&self) -> Result<Gate, ConfigError> {
+        let approver: Arc<dyn Approver> = match self.approver.as_deref().unwrap_or("queue") {
+            "queue" => Arc::new(Queue),
+            "terminal" => Arc::new(Terminal::new()),
+            "server" => {
+                if self.store == "memory" {
+                    return Err(self.err(
+                        "approver = \"server\"",
+                        "needs a store shared with the approval server (`store = \"sqlite:PATH\"` or `\"postgres://...\"`), not `memory`",
+                    ));
+                }
+                let silence = match self.dispatch.as_ref().and_then(|d| d.max_silence.as_deref()) {
+                    None => std::time::Duration::from_secs(30),
+                    Some(t) => duration("[dispatch] max_silence", t)?,
+                };
+                Arc::new(ServerDispatch::new(silence))
+            }
+            one @ ("slack" | "teams" | "webhook") => {
+                let table = format!("[{one}]");
+                let present = match one {
+                    "slack" => self.slack.is_some(),
+                    "teams" => self.teams.is_some(),
+                    _ => self.webhook.is_some(),
+                };
+                if !present {
+                    return Err(self.err(
+                        &format!("approver = \"{one}\""),
+                        format!("needs a {table} table"),
+                    ));
+                }
+                self.channels()?
+                    .map(|c| c.approver)
+                    .ok_or_else(|| self.err(&table, "is missing"))?
+            }
+            "channels" => self
+                .channels()?
+                .map(|c| c.approver)
+                .ok_or_else(|| {
+                    self.err(
+                        "approver = \"channels\"",
+                        "needs at least one of [slack], [teams], [webhook]",
+                    )
+                })?,
+            other => {
+                return Err(ConfigError::Invalid(format!(
+                    "approver `{other}` is not known (queue, terminal, server, channels, slack, teams, webhook)"
+                )));
+            }
+        };
+        self.build_with(approver).await
+    }
+
+    /// Builds the gate with the given approver (the approval server passes
+    /// its channels, so votes it takes refresh the posts at once).
+    pub async fn build_with(&self, approver: Arc<dyn Approver>) -> Result<Gate, ConfigError> {
         let policy = Policy::from_file(&self.policy)?;
         let durability: Durability = self
             .durability
@@ -201,20 +465,29 @@ impl GateConfig {
                 )));
             }
         }
+        let own_stream = if self.child_process {
+            None
+        } else {
+            self.stream.as_deref()
+        };
         for sink in &self.audit {
             match sink.split_once(':') {
                 Some(("jsonl", path)) => {
-                    let s = JsonlSink::open_with(path, durability)
-                        .map_err(|e| ConfigError::Backend(e.to_string()))?;
+                    let s = if self.child_process {
+                        JsonlSink::open_new_stream(path, durability)
+                    } else {
+                        JsonlSink::open_with(path, durability)
+                    }
+                    .map_err(|e| ConfigError::Backend(e.to_string()))?;
                     b = b.audit(s);
                 }
                 Some(("sqlite", path)) => {
-                    let s = signoff_sqlite::SqliteSink::open(path, self.stream.as_deref())
+                    let s = signoff_sqlite::SqliteSink::open(path, own_stream)
                         .map_err(|e| ConfigError::Backend(e.to_string()))?;
                     b = b.audit(s);
                 }
                 Some(("postgres" | "postgresql", _)) => {
-                    let s = signoff_postgres::PgSink::connect(sink, self.stream.as_deref())
+                    let s = signoff_postgres::PgSink::connect(sink, own_stream)
                         .await
                         .map_err(|e| ConfigError::Backend(e.to_string()))?;
                     b = b.audit(s);
@@ -226,27 +499,43 @@ impl GateConfig {
                 }
             }
         }
-        b = match self.approver.as_deref().unwrap_or("queue") {
-            "queue" => b.approver(Queue),
-            "terminal" => b.approver(Terminal::new()),
-            "webhook" => {
-                let cfg = self.webhook.clone().ok_or_else(|| {
-                    ConfigError::Invalid("approver = \"webhook\" needs a [webhook] table".into())
-                })?;
-                b.approver(
-                    WebhookApprover::new(cfg).map_err(|e| ConfigError::Backend(e.to_string()))?,
-                )
+        b = b.approver_arc(approver);
+        if let Some(id) = &self.identity {
+            if let Some(a) = &id.actor {
+                b = b.actor(a.clone());
             }
-            other => {
-                return Err(ConfigError::Invalid(format!(
-                    "approver `{other}` is not known (queue, terminal, webhook)"
-                )));
+            if let Some(o) = &id.on_behalf_of {
+                b = b.on_behalf_of(o.clone());
             }
-        };
-        if let Some(s) = &self.stream {
-            b = b.stream(s);
+            if let Some(e) = &id.env {
+                b = b.env(e.clone());
+            }
+            if let Some(ctx) = &id.context {
+                let value = serde_json::to_value(ctx).map_err(|e| self.err("[identity] context", e))?;
+                b = b.context(value);
+            }
         }
-        b.build().map_err(|e| ConfigError::Backend(e.to_string()))
+        if let Some(r) = &self.redaction {
+            let key = match (&r.key_file, &r.key_env) {
+                (Some(path), None) => RedactionKey::from_file(path),
+                (None, Some(var)) => RedactionKey::from_env(var),
+                (Some(_), Some(_)) => Err("set `key_file` or `key_env`, not both".to_owned()),
+                (None, None) => Err("needs `key_file` or `key_env`".to_owned()),
+            }
+            .map_err(|e| self.err("[redaction]", e))?;
+            b = b.redaction_key(key);
+        }
+        if let Some(s) = &self.stream {
+            b = b.stream(if self.child_process {
+                format!("{s}-{}", std::process::id())
+            } else {
+                s.clone()
+            });
+        }
+        b.build().map_err(|e| match e {
+            signoff::Error::Config(m) => self.err("[identity]", m),
+            other => ConfigError::Backend(other.to_string()),
+        })
     }
 }
 

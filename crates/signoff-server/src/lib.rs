@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 mod body;
 pub mod config;
+pub mod dispatch;
 pub mod headers;
 mod metrics;
 pub mod openapi;
@@ -22,6 +23,7 @@ use signoff::Gate;
 use tokio::net::TcpListener;
 
 pub use config::{ProxyAuth, ServerConfig, TokenEntry, hash_token};
+pub use dispatch::{DispatchConfig, Dispatcher};
 
 /// What every handler shares.
 pub struct AppState {
@@ -70,9 +72,15 @@ pub fn router(gate: Gate, config: ServerConfig) -> Router {
 
 /// Serves the router on `listener` until the task is dropped.
 pub async fn serve(gate: Gate, config: ServerConfig, listener: TcpListener) -> std::io::Result<()> {
+    serve_router(router(gate, config), listener).await
+}
+
+/// Serves `router` (the server's, merged with channel callbacks such as
+/// Slack's interactivity endpoint) with the peer addresses it needs.
+pub async fn serve_router(router: Router, listener: TcpListener) -> std::io::Result<()> {
     axum::serve(
         listener,
-        router(gate, config).into_make_service_with_connect_info::<SocketAddr>(),
+        router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await
 }

@@ -138,6 +138,13 @@ def _call_with(fn: Callable[..., Any], sig: inspect.Signature, approved: Dict[st
 class Gate(_NativeGate):
     """The gate: ``require`` an action, get a :class:`Permit` or an exception."""
 
+    @classmethod
+    def from_config(cls, path: Union[str, "os.PathLike[str]"]) -> "Gate":
+        """A gate built from a gate config file (the one ``signoff serve
+        --config`` reads): policy, store, audit, ``[identity]``, channels
+        and ``approver`` all come from it."""
+        return cls(config=os.fspath(path))
+
     def guard(
         self,
         name: str,

@@ -196,7 +196,7 @@ class Pending:
 class Gate:
     def __init__(
         self,
-        policy: Policy,
+        policy: Optional[Policy] = None,
         *,
         audit: Any = None,
         approver: Any = None,
@@ -212,6 +212,7 @@ class Gate:
         context: Optional[Dict[str, Any]] = None,
         redact_key_file: Union[str, os.PathLike[str], None] = None,
         redact_key_env: Optional[str] = None,
+        config: Union[str, os.PathLike[str], None] = None,
     ) -> None:
         """``checkpoint_key_file`` (from ``signoff audit keygen``) or
         ``checkpoint_key_env`` (a variable holding that file's 64 hex
@@ -223,7 +224,12 @@ class Gate:
         defaults: every action without its own value takes them (context
         keys merge, the action's winning). ``redact_key_file`` /
         ``redact_key_env`` name the secret keying the digests that replace
-        redacted values; without one the gate uses a random key."""
+        redacted values; without one the gate uses a random key.
+
+        ``config`` (or :meth:`from_config`) builds everything from a gate
+        config file instead; no other option may be given then."""
+    @classmethod
+    def from_config(cls, path: Union[str, os.PathLike[str]]) -> "Gate": ...
     def evaluate(
         self,
         name: str,

@@ -1,0 +1,207 @@
+//! The dispatcher: `signoff serve` posts each new pending request of a
+//! shared store to its routed channels (DESIGN §10, server-dispatched).
+//!
+//! Each replica beats in the store (agents with `approver = "server"` fail
+//! fast without a recent beat), claims a request before posting it (a lease,
+//! so several replicas post once and a replica that dies mid-post is taken
+//! over when its lease runs out), cancels a request whose post fails after
+//! the channel's retries (fail closed: the agent gets `Error::Approver`), and
+//! refreshes every post that is behind its request (votes, and resolutions
+//! made in any process: approved, denied, expired, cancelled).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use signoff::gate::APPROVER_FAILED;
+use signoff::{Approver, Gate, RequestStatus, StoredRequest};
+use tokio::task::JoinHandle;
+
+/// How a dispatcher runs.
+#[derive(Debug, Clone)]
+pub struct DispatchConfig {
+    /// This replica's name in claims and heartbeats (unique per replica).
+    pub replica: String,
+    /// How long a claim holds before another replica may take it over.
+    pub lease: Duration,
+    /// How often the store is scanned for new and changed requests.
+    pub poll: Duration,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            replica: format!(
+                "{}-{}",
+                hostname(),
+                uuid_like()
+            ),
+            lease: Duration::from_secs(30),
+            poll: Duration::from_millis(250),
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "signoff".to_owned())
+}
+
+fn uuid_like() -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{:x}", std::process::id(), n & 0xffff_ffff)
+}
+
+/// Posts, claims and refreshes requests of `gate`'s store through `channels`.
+pub struct Dispatcher {
+    gate: Gate,
+    channels: Arc<dyn Approver>,
+    config: DispatchConfig,
+}
+
+impl Dispatcher {
+    /// A dispatcher posting through `channels` (usually a [`signoff::Routes`]).
+    pub fn new(gate: Gate, channels: Arc<dyn Approver>, config: DispatchConfig) -> Self {
+        Dispatcher {
+            gate,
+            channels,
+            config,
+        }
+    }
+
+    /// Runs until the task is aborted. Store errors are logged to stderr
+    /// and retried on the next round; they never post or permit anything.
+    pub fn spawn(self) -> JoinHandle<()> {
+        tokio::spawn(async move { self.run().await })
+    }
+
+    async fn run(self) {
+        // requests whose posts may still need a refresh
+        let mut open: HashSet<String> = HashSet::new();
+        // on start, pick up posts left behind by an earlier run
+        match self.gate.store().list(None).await {
+            Ok(all) => open.extend(
+                all.into_iter()
+                    .filter(|r| r.deliveries.iter().any(|d| d.shown_version < r.version))
+                    .map(|r| r.id),
+            ),
+            Err(e) => eprintln!("signoff dispatch: cannot list requests: {e}"),
+        }
+        let mut beat = tokio::time::Instant::now() - Duration::from_secs(60);
+        loop {
+            if beat.elapsed() >= Duration::from_secs(1) {
+                if let Err(e) = self
+                    .gate
+                    .store()
+                    .beat(&self.config.replica, Utc::now())
+                    .await
+                {
+                    eprintln!("signoff dispatch: heartbeat failed: {e}");
+                }
+                beat = tokio::time::Instant::now();
+            }
+            match self.gate.store().list(Some(RequestStatus::Pending)).await {
+                Ok(pending) => {
+                    for req in pending {
+                        open.insert(req.id.clone());
+                        if needs_post(&req) {
+                            self.post(req).await;
+                        }
+                    }
+                }
+                Err(e) => eprintln!("signoff dispatch: cannot list pending requests: {e}"),
+            }
+            self.refresh(&mut open).await;
+            tokio::time::sleep(self.config.poll).await;
+        }
+    }
+
+    /// Claims and posts one request; a failed post cancels it (fail closed).
+    async fn post(&self, req: StoredRequest) {
+        let (id, me) = (req.id.clone(), self.config.replica.as_str());
+        match self.gate.claim_dispatch(&id, me, self.config.lease).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                eprintln!("signoff dispatch: cannot claim `{id}`: {e}");
+                return;
+            }
+        }
+        let view = req.to_request();
+        let posted = tokio::time::timeout(
+            self.config.lease,
+            self.channels.review(view, self.gate.votes_for(&id)),
+        )
+        .await;
+        let failure = match posted {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.0),
+            Err(_) => Some(format!(
+                "posting took longer than the {}s lease",
+                self.config.lease.as_secs()
+            )),
+        };
+        match failure {
+            None => {
+                if let Err(e) = self.gate.finish_dispatch(&id, me).await {
+                    eprintln!("signoff dispatch: cannot mark `{id}` posted: {e}");
+                }
+            }
+            Some(message) => {
+                eprintln!("signoff dispatch: posting `{id}` failed: {message}");
+                if let Err(e) = self
+                    .gate
+                    .cancel(&id, &format!("{APPROVER_FAILED}{message}"))
+                    .await
+                {
+                    eprintln!("signoff dispatch: cannot cancel `{id}`: {e}");
+                }
+            }
+        }
+    }
+
+    /// Refreshes posts that are behind their request; forgets requests that
+    /// are resolved and fully shown.
+    async fn refresh(&self, open: &mut HashSet<String>) {
+        let ids: Vec<String> = open.iter().cloned().collect();
+        for id in ids {
+            let req = match self.gate.store().get(&id).await {
+                Ok(Some(r)) => r,
+                Ok(None) => {
+                    open.remove(&id);
+                    continue;
+                }
+                Err(e) => {
+                    eprintln!("signoff dispatch: cannot read `{id}`: {e}");
+                    continue;
+                }
+            };
+            let behind = req.deliveries.iter().any(|d| d.shown_version < req.version);
+            if behind
+                && let Err(e) = self
+                    .gate
+                    .refresh_deliveries(self.channels.as_ref(), &id)
+                    .await
+            {
+                eprintln!("signoff dispatch: refreshing `{id}` failed: {e}");
+                continue;
+            }
+            if req.status != RequestStatus::Pending && !behind {
+                open.remove(&id);
+            }
+        }
+    }
+}
+
+/// Whether nobody has posted the request yet (or its poster died).
+fn needs_post(req: &StoredRequest) -> bool {
+    match &req.claim {
+        None => true,
+        Some(c) => !c.done && c.until <= Utc::now(),
+    }
+}
