@@ -3,6 +3,7 @@
 
 pub mod blocks;
 mod config;
+pub mod limits;
 pub mod signature;
 
 use std::collections::HashMap;
@@ -17,10 +18,23 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
-use signoff::{ApprovalRequest, Approver, ApproverError, Error, Gate, Verdict, Vote, VoteSender};
+use signoff::{
+    ApprovalRequest, Approver, ApproverError, Delivery, Error, Gate, RequestStatus, Verdict, Vote,
+    VoteOutcome, VoteSender,
+};
 use signoff_http::{Cause, Retry};
 
 pub use config::SlackConfig;
+
+/// The channel name on the deliveries this crate records.
+pub const CHANNEL: &str = "slack";
+
+/// How long the interactivity endpoint waits for a `users.info` lookup, so
+/// it answers within Slack's 3 seconds.
+const LOOKUP_BUDGET: Duration = Duration::from_secs(2);
+
+/// How many messages keep their last shown state (to skip repeated updates).
+const SHOWN_SLOTS: usize = 1024;
 
 /// The bot token or signing secret, never printed.
 #[derive(Clone)]
@@ -39,10 +53,30 @@ pub struct SlackApp {
     token: Secret,
     signing_secret: Secret,
     client: reqwest::Client,
-    /// request id → (channel, message ts)
-    messages: Mutex<HashMap<String, (String, String)>>,
     /// Slack user id → principal, from `users.info`
     looked_up: Mutex<HashMap<String, String>>,
+    /// `channel:ts` → what this process last showed there. Only to skip an
+    /// update that would show the same (the gate and the endpoint both
+    /// refresh after a vote) or an older state; the store is the truth.
+    shown: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Shown>>>>>,
+}
+
+/// What one message was last updated to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Shown {
+    /// The `chat.update` body sent.
+    body: String,
+    /// How far the request had got: resolved, then the number of votes.
+    progress: (bool, usize),
+}
+
+impl Shown {
+    fn of(r: &ApprovalRequest, body: &Value) -> Self {
+        Shown {
+            body: body.to_string(),
+            progress: (r.status != RequestStatus::Pending, r.votes.len()),
+        }
+    }
 }
 
 /// Why the Slack app could not start.
@@ -71,8 +105,8 @@ impl SlackApp {
             token: Secret(token),
             signing_secret: Secret(signing_secret),
             client,
-            messages: Mutex::default(),
             looked_up: Mutex::default(),
+            shown: Mutex::default(),
         }))
     }
 
@@ -162,32 +196,57 @@ impl SlackApp {
         Some(principal)
     }
 
-    /// Re-renders the request's message: votes so far, and no buttons once resolved.
-    async fn refresh(&self, gate: &Gate, request_id: &str) -> Result<(), String> {
-        let Some((channel, ts)) = self
-            .messages
-            .lock()
-            .ok()
-            .and_then(|m| m.get(request_id).cloned())
+    /// Re-renders the message `delivery` points at to show `r` now, with
+    /// `chat.update` (retried like every call). Updates of one message are
+    /// serialised, and one that would show what it already shows, or an
+    /// older state, is skipped.
+    async fn update(&self, r: &ApprovalRequest, delivery: &Delivery) -> Result<(), String> {
+        let reference = &delivery.reference;
+        let (Some(channel), Some(ts)) = (reference["channel"].as_str(), reference["ts"].as_str())
         else {
-            return Ok(());
+            return Err("slack: the delivery names no channel and ts".to_owned());
         };
-        let r = gate.request(request_id).await.map_err(|e| e.to_string())?;
-        let body = json!({"channel": channel, "ts": ts, "text": format!("{} is {}", r.action, r.status.as_str()),
-            "blocks": blocks::blocks(&r, self.config.page_url.as_deref())});
-        self.call("chat.update", Some(&body), &[]).await.map(|_| ())
+        let body = blocks::update_body(r, channel, ts, self.config.page_url.as_deref());
+        let slot = self.slot(&format!("{channel}:{ts}"));
+        let mut last = slot.lock().await;
+        let now = Shown::of(r, &body);
+        if let Some(before) = last.as_ref()
+            && (before.body == now.body || before.progress > now.progress)
+        {
+            return Ok(());
+        }
+        self.call("chat.update", Some(&body), &[]).await?;
+        *last = Some(now);
+        Ok(())
     }
 
+    /// The lock and last state of one message.
+    fn slot(&self, key: &str) -> Arc<tokio::sync::Mutex<Option<Shown>>> {
+        let Ok(mut shown) = self.shown.lock() else {
+            return Arc::default();
+        };
+        if shown.len() >= SHOWN_SLOTS && !shown.contains_key(key) {
+            // forget messages nobody is updating now
+            shown.retain(|_, s| Arc::strong_count(s) > 1);
+        }
+        Arc::clone(shown.entry(key.to_owned()).or_default())
+    }
+
+    /// Tells the clicker (only them) why their click did nothing, through
+    /// the click's `response_url`, retried; a final failure is logged.
     async fn ephemeral(&self, response_url: Option<&str>, text: &str) {
-        if let Some(url) = response_url {
-            let _ = self
-                .client
-                .post(url)
-                .json(
-                    &json!({"response_type": "ephemeral", "replace_original": false, "text": text}),
-                )
-                .send()
-                .await;
+        let Some(url) = response_url else { return };
+        let body = json!({"response_type": "ephemeral", "replace_original": false, "text": text});
+        let retry = Retry {
+            attempts: self.config.attempts,
+            backoff: Duration::from_millis(200),
+        };
+        if let Err(f) = signoff_http::send(retry, || self.client.post(url).json(&body)).await {
+            // the response_url is a credential: never logged
+            eprintln!(
+                "signoff-slack: could not tell a reviewer why their click was refused ({} attempt(s)): {}",
+                f.attempts, f.cause
+            );
         }
     }
 }
@@ -201,28 +260,58 @@ impl Approver for SlackApprover {
     async fn review(
         &self,
         request: ApprovalRequest,
-        _votes: VoteSender,
+        votes: VoteSender,
     ) -> Result<(), ApproverError> {
         let app = &self.0;
         let channel = app.channel_for(&request);
-        let body = json!({
-            "channel": channel,
-            "text": format!("Approval needed: {} by {}", request.action, request.actor.as_deref().unwrap_or("-")),
-            "blocks": blocks::blocks(&request, app.config.page_url.as_deref()),
-        });
+        if limits::len(&blocks::button_value(&request)) > limits::BUTTON_VALUE {
+            return Err(ApproverError::new(
+                "slack: the request id and args digest do not fit in a button",
+            ));
+        }
+        let body = blocks::post_body(&request, &channel, app.config.page_url.as_deref());
         let posted = app
             .call("chat.postMessage", Some(&body), &[])
             .await
             .map_err(ApproverError::new)?;
-        let ts = posted["ts"].as_str().unwrap_or_default().to_owned();
-        let channel = posted["channel"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or(channel);
-        if let Ok(mut m) = app.messages.lock() {
-            m.insert(request.id.clone(), (channel, ts));
+        let Some(ts) = posted["ts"].as_str() else {
+            return Err(ApproverError::new(
+                "slack chat.postMessage answered without the message's `ts`",
+            ));
+        };
+        let channel = posted["channel"].as_str().unwrap_or(&channel);
+        let delivery = Delivery {
+            channel: CHANNEL.to_owned(),
+            reference: json!({"channel": channel, "ts": ts}),
+            at: chrono::Utc::now(),
+            shown_version: 0,
+        };
+        if let Err(e) = votes.record_delivery(delivery.clone()).await {
+            // nobody could update the message later: take its buttons away
+            // now, and fail the request closed
+            let mut gone = request.clone();
+            gone.status = RequestStatus::Cancelled;
+            let _ = app.update(&gone, &delivery).await;
+            return Err(ApproverError::new(format!(
+                "slack: the message was posted but could not be recorded: {e}"
+            )));
         }
         Ok(())
+    }
+
+    async fn refresh(
+        &self,
+        request: &ApprovalRequest,
+        delivery: &Delivery,
+    ) -> Result<(), ApproverError> {
+        if delivery.channel != CHANNEL {
+            return Ok(());
+        }
+        self.0.update(request, delivery).await.map_err(|e| {
+            // the delivery stays behind, so the next refresh tries again
+            eprintln!("signoff-slack: request `{}`: {e}", request.id);
+            ApproverError::new(e)
+        })
     }
 }
 
@@ -297,15 +386,27 @@ async fn interactivity(State(state): State<Shared>, headers: HeaderMap, body: By
     else {
         return (StatusCode::BAD_REQUEST, "the button carries no request").into_response();
     };
-    let response_url = payload["response_url"].as_str();
+    let response_url = payload["response_url"].as_str().map(str::to_owned);
     let slack_user = payload["user"]["id"].as_str().unwrap_or_default();
-    let Some(voter) = app.principal(slack_user).await else {
-        let text =
-            "Your Slack account is not linked to a signoff reviewer, so your vote was not counted.";
+    // Slack gives up on an answer after 3 seconds: only what decides the
+    // vote happens before it; the message update and any reply to the
+    // clicker run afterwards, in the background
+    let looked_up = tokio::time::timeout(LOOKUP_BUDGET, app.principal(slack_user)).await;
+    let Ok(Some(voter)) = looked_up else {
+        let (code, text) = match looked_up {
+            Err(_) => (
+                "lookup_timeout",
+                "Slack took too long to tell signoff who you are, so your vote was not counted. Please try again.",
+            ),
+            Ok(_) => (
+                "unknown_user",
+                "Your Slack account is not linked to a signoff reviewer, so your vote was not counted.",
+            ),
+        };
         let _ = gate
-            .record_rejected_callback(request_id, "slack", Some(slack_user), "unknown_user", text)
+            .record_rejected_callback(request_id, "slack", Some(slack_user), code, text)
             .await;
-        app.ephemeral(response_url, text).await;
+        reply_later(app, response_url, text.to_owned());
         return StatusCode::OK.into_response();
     };
     let comment = payload["state"]["values"]["comment"]["comment"]["value"]
@@ -318,29 +419,45 @@ async fn interactivity(State(state): State<Shared>, headers: HeaderMap, body: By
         .saw(digest);
     vote.comment = comment;
     match gate.vote(request_id, vote).await {
-        Ok(_) => {
-            if let Err(e) = app.refresh(gate, request_id).await {
-                app.ephemeral(
-                    response_url,
-                    &format!("Your vote was counted, but the message could not be updated: {e}"),
-                )
-                .await;
-            }
-        }
-        Err(Error::VoteRejected(r)) => {
-            app.ephemeral(
-                response_url,
-                &format!("Your vote was not counted: {}", r.message),
-            )
-            .await;
-        }
-        Err(e) => {
-            app.ephemeral(
-                response_url,
-                &format!("Your vote could not be recorded: {e}"),
-            )
-            .await
-        }
+        Ok(VoteOutcome::Counted(_)) => refresh_later(gate, app, request_id, response_url),
+        Ok(_) => {}
+        Err(Error::VoteRejected(r)) => reply_later(
+            app,
+            response_url,
+            format!("Your vote was not counted: {}", r.message),
+        ),
+        Err(e) => reply_later(
+            app,
+            response_url,
+            format!("Your vote could not be recorded: {e}"),
+        ),
     }
     StatusCode::OK.into_response()
+}
+
+/// Brings the request's messages up to date after the answer to Slack is
+/// gone. A failed `chat.update` is logged by the approver, the clicker is
+/// told, and the next refresh redoes it (the delivery stays behind).
+fn refresh_later(gate: &Gate, app: &Arc<SlackApp>, request_id: &str, response_url: Option<String>) {
+    let (gate, app, id) = (gate.clone(), Arc::clone(app), request_id.to_owned());
+    tokio::spawn(async move {
+        match gate.refresh_deliveries(&app.approver(), &id).await {
+            Ok(()) => {}
+            Err(Error::Approver { message, .. }) => {
+                let text = format!(
+                    "Your vote was counted, but the message could not be updated yet: {message}"
+                );
+                app.ephemeral(response_url.as_deref(), &text).await;
+            }
+            Err(e) => {
+                eprintln!("signoff-slack: request `{id}`: could not refresh its messages: {e}")
+            }
+        }
+    });
+}
+
+/// Tells the clicker why their click did nothing, after the answer to Slack.
+fn reply_later(app: &Arc<SlackApp>, response_url: Option<String>, text: String) {
+    let app = Arc::clone(app);
+    tokio::spawn(async move { app.ephemeral(response_url.as_deref(), &text).await });
 }

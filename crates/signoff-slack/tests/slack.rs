@@ -16,7 +16,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use signoff::{Action, Error, Gate, JsonlSink, Outcome, Policy, RequestStatus, Submission};
+use signoff::{
+    Action, ApprovalStore, Error, Gate, JsonlSink, MemoryStore, Outcome, Policy, RequestStatus,
+    Submission,
+};
 use signoff_slack::{SlackApp, SlackConfig, signature};
 
 const SECRET: &str = "slack-signing-secret-for-tests";
@@ -40,6 +43,27 @@ struct Fake {
     calls: Mutex<Vec<(String, Value)>>,
     /// answers to give `chat.postMessage` before succeeding
     fail_post: Mutex<Vec<u16>>,
+    /// answers to give `chat.update` before succeeding
+    fail_update: Mutex<Vec<u16>>,
+    /// how long `chat.update` takes (recorded once it is done)
+    update_delay: Duration,
+    /// how long the `response_url` takes (recorded once it is done)
+    respond_delay: Duration,
+}
+
+fn next_failure(queue: &Mutex<Vec<u16>>) -> Option<Response> {
+    let code = {
+        let mut q = queue.lock().unwrap();
+        if q.is_empty() {
+            return None;
+        }
+        q.remove(0)
+    };
+    let mut r = (StatusCode::from_u16(code).unwrap(), "busy").into_response();
+    if code == 429 {
+        r.headers_mut().insert("retry-after", "1".parse().unwrap());
+    }
+    Some(r)
 }
 
 async fn api(
@@ -53,25 +77,21 @@ async fn api(
         "Bearer xoxb-test-token"
     );
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if method == "chat.update" {
+        tokio::time::sleep(fake.update_delay).await;
+    }
     fake.calls.lock().unwrap().push((method.clone(), body));
     if method == "chat.postMessage" {
-        let next = {
-            let mut f = fake.fail_post.lock().unwrap();
-            if f.is_empty() {
-                None
-            } else {
-                Some(f.remove(0))
-            }
-        };
-        if let Some(code) = next {
-            let mut r = (StatusCode::from_u16(code).unwrap(), "busy").into_response();
-            if code == 429 {
-                r.headers_mut().insert("retry-after", "1".parse().unwrap());
-            }
+        if let Some(r) = next_failure(&fake.fail_post) {
             return r;
         }
         return axum::Json(json!({"ok": true, "channel": "C123", "ts": "1700000000.000100"}))
             .into_response();
+    }
+    if method == "chat.update"
+        && let Some(r) = next_failure(&fake.fail_update)
+    {
+        return r;
     }
     axum::Json(json!({"ok": true})).into_response()
 }
@@ -95,6 +115,7 @@ async fn users_info(
 }
 
 async fn respond(State(fake): State<Arc<Fake>>, body: Bytes) -> StatusCode {
+    tokio::time::sleep(fake.respond_delay).await;
     fake.calls.lock().unwrap().push((
         "response_url".into(),
         serde_json::from_slice(&body).unwrap(),
@@ -105,16 +126,15 @@ async fn respond(State(fake): State<Arc<Fake>>, body: Bytes) -> StatusCode {
 struct Setup {
     fake: Arc<Fake>,
     gate: Gate,
+    slack: Arc<SlackApp>,
     base: String,
     trail: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
-async fn setup(fail_post: Vec<u16>) -> Setup {
-    let fake = Arc::new(Fake {
-        fail_post: Mutex::new(fail_post),
-        ..Fake::default()
-    });
+/// A local fake Slack Web API (and `response_url`), and its address.
+async fn fake_slack(fake: Fake) -> (Arc<Fake>, String) {
+    let fake = Arc::new(fake);
     let app = Router::new()
         .route("/api/users.info", get(users_info))
         .route("/api/{method}", post(api))
@@ -123,32 +143,62 @@ async fn setup(fail_post: Vec<u16>) -> Setup {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let fake_url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("token"), "xoxb-test-token\n").unwrap();
-    std::fs::write(dir.path().join("secret"), SECRET).unwrap();
-    let slack = SlackApp::new(SlackConfig {
+    (fake, fake_url)
+}
+
+/// A Slack app on the fake, as every process of a deployment configures it.
+fn slack_app(fake_url: &str, dir: &std::path::Path, timeout_ms: u64) -> Arc<SlackApp> {
+    std::fs::write(dir.join("token"), "xoxb-test-token\n").unwrap();
+    std::fs::write(dir.join("secret"), SECRET).unwrap();
+    SlackApp::new(SlackConfig {
         api_base: format!("{fake_url}/api"),
-        bot_token_file: Some(dir.path().join("token").display().to_string()),
-        signing_secret_file: Some(dir.path().join("secret").display().to_string()),
+        bot_token_file: Some(dir.join("token").display().to_string()),
+        signing_secret_file: Some(dir.join("secret").display().to_string()),
         default_channel: "#approvals".into(),
-        timeout_ms: 2000,
+        page_url: Some("https://approvals.example.com".into()),
+        timeout_ms,
         ..SlackConfig::default()
     })
-    .unwrap();
+    .unwrap()
+}
+
+/// Serves `routes` on a local port; its base URL.
+async fn serve(routes: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, routes).await });
+    base
+}
+
+async fn setup(fail_post: Vec<u16>) -> Setup {
+    setup_with(
+        Fake {
+            fail_post: Mutex::new(fail_post),
+            ..Fake::default()
+        },
+        2000,
+        Arc::new(MemoryStore::new()),
+    )
+    .await
+}
+
+async fn setup_with(fake: Fake, timeout_ms: u64, store: Arc<dyn ApprovalStore>) -> Setup {
+    let (fake, fake_url) = fake_slack(fake).await;
+    let dir = tempfile::tempdir().unwrap();
+    let slack = slack_app(&fake_url, dir.path(), timeout_ms);
     let trail = dir.path().join("audit.jsonl");
     let gate = Gate::builder()
         .policy(Policy::from_toml_str(POLICY).unwrap())
         .approver(slack.approver())
+        .store_arc(store)
         .audit(JsonlSink::open(&trail).unwrap())
         .build()
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let routes = slack.routes(gate.clone());
-    tokio::spawn(async move { axum::serve(listener, routes).await });
+    let base = serve(slack.routes(gate.clone())).await;
     Setup {
         fake,
         gate,
+        slack,
         base: format!("{base}|{fake_url}"),
         trail,
         _dir: dir,
@@ -171,6 +221,17 @@ impl Setup {
             .filter(|(m, _)| m == method)
             .map(|(_, b)| b.clone())
             .collect()
+    }
+    /// The calls of `method` once there are at least `n` (within 15 s).
+    async fn wait_calls(&self, method: &str, n: usize) -> Vec<Value> {
+        for _ in 0..1500 {
+            let calls = self.calls(method);
+            if calls.len() >= n {
+                return calls;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("fewer than {n} {method} calls: {:?}", self.calls(method));
     }
     /// A button click, as Slack sends it.
     fn click(&self, user: &str, action: &str, value: &str, comment: Option<&str>) -> String {
@@ -334,7 +395,7 @@ async fn a_signed_click_approves_the_message_updates_and_a_second_click_counts_o
         "looked up by e-mail, lowercased"
     );
     assert_eq!(req.votes[0].comment.as_deref(), Some("ok for finance"));
-    let updates = s.calls("chat.update");
+    let updates = s.wait_calls("chat.update", 1).await;
     assert_eq!(updates[0]["ts"], "1700000000.000100");
     assert!(
         updates[0]["blocks"].to_string().contains("signoff_approve"),
@@ -354,7 +415,12 @@ async fn a_signed_click_approves_the_message_updates_and_a_second_click_counts_o
         .unwrap();
     assert_eq!(permit.approved_by().len(), 2);
     permit.complete(Outcome::success()).await.unwrap();
-    let last = s.calls("chat.update").last().cloned().unwrap();
+    let last = s
+        .wait_calls("chat.update", 2)
+        .await
+        .last()
+        .cloned()
+        .unwrap();
     assert!(
         !last["blocks"].to_string().contains("signoff_approve"),
         "no buttons once resolved"
@@ -439,7 +505,8 @@ async fn unknown_users_outsiders_and_the_launcher_get_an_ephemeral_reason_and_ar
         );
     }
     let replies: Vec<String> = s
-        .calls("response_url")
+        .wait_calls("response_url", 3)
+        .await
         .iter()
         .map(|r| {
             assert_eq!(r["response_type"], "ephemeral");
@@ -506,4 +573,236 @@ fn secrets_never_appear_in_debug_output() {
         assert!(!shown.contains(SECRET), "{shown}");
     }
     assert!(format!("{app:?}").contains("<secret>"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_endpoint_answers_within_three_seconds_while_slack_is_slow_and_the_update_and_refusal_follow()
+ {
+    let s = setup_with(
+        Fake {
+            update_delay: Duration::from_secs(5),
+            respond_delay: Duration::from_secs(4),
+            ..Fake::default()
+        },
+        10_000,
+        Arc::new(MemoryStore::new()),
+    )
+    .await;
+    let (_waiting, request_id, digest) = pending(&s, "slow-1").await;
+    let value = format!("{request_id}|{digest}");
+    // a counted vote: answered at once, the update follows
+    let started = std::time::Instant::now();
+    let status = s
+        .send(
+            s.click("U_CAROL", "signoff_approve", &value, None),
+            None,
+            SECRET,
+        )
+        .await;
+    let answered = started.elapsed();
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        answered < Duration::from_secs(3),
+        "answered after {answered:?}"
+    );
+    assert_eq!(
+        s.gate.request(&request_id).await.unwrap().votes.len(),
+        1,
+        "counted before the answer"
+    );
+    assert!(
+        s.calls("chat.update").is_empty(),
+        "the slow update is not done yet"
+    );
+    // an outsider: refused at once, told why afterwards
+    let started = std::time::Instant::now();
+    let status = s
+        .send(
+            s.click("U_ERIN", "signoff_approve", &value, None),
+            None,
+            SECRET,
+        )
+        .await;
+    let answered = started.elapsed();
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        answered < Duration::from_secs(3),
+        "answered after {answered:?}"
+    );
+    assert!(
+        s.calls("response_url").is_empty(),
+        "the slow reply is not done yet"
+    );
+    let replies = s.wait_calls("response_url", 1).await;
+    assert!(
+        replies[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("not in data-owners"),
+        "{replies:?}"
+    );
+    assert_eq!(replies[0]["response_type"], "ephemeral");
+    let updates = s.wait_calls("chat.update", 1).await;
+    assert_eq!(updates[0]["ts"], "1700000000.000100");
+    assert!(
+        updates[0]["blocks"]
+            .to_string()
+            .contains("user:carol@example.com")
+    );
+    // the gate and the endpoint both refresh after a vote: one update is sent
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        s.calls("chat.update").len(),
+        1,
+        "the same view is not sent twice"
+    );
+    let stored = s.gate.store().get(&request_id).await.unwrap().unwrap();
+    assert!(
+        stored
+            .deliveries
+            .iter()
+            .all(|d| d.shown_version >= stored.version),
+        "the delivery is marked shown: {stored:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_posted_by_one_process_is_updated_by_another_from_the_stored_reference() {
+    let store: Arc<dyn ApprovalStore> = Arc::new(MemoryStore::new());
+    // process A: the agent's gate posts the request, and takes no callbacks
+    let a = setup_with(Fake::default(), 2000, Arc::clone(&store)).await;
+    // process B: a server with the same Slack config and the same store
+    let dir = tempfile::tempdir().unwrap();
+    let slack_b = slack_app(a.fake_url(), dir.path(), 2000);
+    let gate_b = Gate::builder()
+        .policy(Policy::from_toml_str(POLICY).unwrap())
+        .approver(slack_b.approver())
+        .store_arc(Arc::clone(&store))
+        .build()
+        .unwrap();
+    let server_b = serve(slack_b.routes(gate_b.clone())).await;
+    let (waiting, request_id, digest) = pending(&a, "two-1").await;
+    // the message's reference is in the store, not in A's memory
+    let stored = store.get(&request_id).await.unwrap().unwrap();
+    assert_eq!(stored.deliveries.len(), 1);
+    assert_eq!(stored.deliveries[0].channel, "slack");
+    assert_eq!(
+        stored.deliveries[0].reference,
+        json!({"channel": "C123", "ts": "1700000000.000100"})
+    );
+    let value = format!("{request_id}|{digest}");
+    let click_b = |user: &str| {
+        let body = a.click(user, "signoff_approve", &value, None);
+        let ts = now().to_string();
+        let sig = signature::sign(SECRET, &ts, body.as_bytes());
+        reqwest::Client::new()
+            .post(format!("{server_b}/slack/interactivity"))
+            .header("x-slack-request-timestamp", ts)
+            .header("x-slack-signature", sig)
+            .body(body)
+            .send()
+    };
+    assert_eq!(click_b("U_CAROL").await.unwrap().status(), StatusCode::OK);
+    let updates = a.wait_calls("chat.update", 1).await;
+    assert_eq!(updates[0]["channel"], "C123");
+    assert_eq!(updates[0]["ts"], "1700000000.000100");
+    assert!(
+        updates[0]["blocks"]
+            .to_string()
+            .contains("user:carol@example.com")
+    );
+    assert!(updates[0]["blocks"].to_string().contains("signoff_approve"));
+    // the second approval resolves it: B shows the resolution, A gets its permit
+    assert_eq!(click_b("U_DAN").await.unwrap().status(), StatusCode::OK);
+    let permit = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let last = a
+        .wait_calls("chat.update", 2)
+        .await
+        .last()
+        .cloned()
+        .unwrap();
+    let blocks = last["blocks"].to_string();
+    assert!(blocks.contains("Resolved: approved"), "{blocks}");
+    assert!(
+        blocks.contains("user:dan@example.com"),
+        "who approved: {blocks}"
+    );
+    assert!(
+        !blocks.contains("signoff_approve"),
+        "no buttons once resolved"
+    );
+    assert_eq!(a.calls("chat.postMessage").len(), 1, "B posted nothing");
+    permit.complete(Outcome::success()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_request_loses_its_buttons_and_says_so() {
+    let s = setup(vec![]).await;
+    let (_waiting, request_id, _) = pending(&s, "c-1").await;
+    s.gate.cancel(&request_id, "withdrawn").await.unwrap();
+    let last = s
+        .wait_calls("chat.update", 1)
+        .await
+        .last()
+        .cloned()
+        .unwrap();
+    let blocks = last["blocks"].to_string();
+    assert!(blocks.contains("Resolved: cancelled"), "{blocks}");
+    assert!(!blocks.contains("signoff_approve") && !blocks.contains("signoff_deny"));
+    assert!(
+        !blocks.contains("\"input\""),
+        "no comment field once resolved"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_update_stays_behind_and_the_next_refresh_redoes_it() {
+    // the gate and the endpoint each refresh after the vote, 3 attempts
+    // each: all of them fail
+    let s = setup_with(
+        Fake {
+            fail_update: Mutex::new(vec![503; 6]),
+            ..Fake::default()
+        },
+        2000,
+        Arc::new(MemoryStore::new()),
+    )
+    .await;
+    let (_waiting, request_id, digest) = pending(&s, "f-1").await;
+    let value = format!("{request_id}|{digest}");
+    s.send(
+        s.click("U_CAROL", "signoff_deny", &value, Some("not now")),
+        None,
+        SECRET,
+    )
+    .await;
+    // the clicker hears that their vote counted but the message lags
+    let replies = s.wait_calls("response_url", 1).await;
+    assert!(
+        replies[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("could not be updated yet"),
+        "{replies:?}"
+    );
+    let behind = s.gate.store().get(&request_id).await.unwrap().unwrap();
+    assert!(
+        behind.deliveries[0].shown_version < behind.version,
+        "still behind"
+    );
+    // the next refresh (a dispatcher's, or the next vote's) redoes it
+    s.gate
+        .refresh_deliveries(&s.slack.approver(), &request_id)
+        .await
+        .unwrap();
+    let last = s.calls("chat.update").last().cloned().unwrap();
+    let blocks = last["blocks"].to_string();
+    assert!(blocks.contains("Resolved: denied"), "{blocks}");
+    assert!(blocks.contains("not now"), "why: {blocks}");
+    let shown = s.gate.store().get(&request_id).await.unwrap().unwrap();
+    assert!(shown.deliveries[0].shown_version >= shown.version);
 }
