@@ -8,11 +8,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use signoff::{ApprovalRequest, Approver, ApproverError, VoteSender};
+use signoff::{ApprovalRequest, Approver, ApproverError, Delivery, VoteSender};
 use signoff_http::{Cause, Retry};
 use subtle::ConstantTimeEq;
 
 pub use config::WebhookConfig;
+
+/// The channel name on the deliveries this crate records.
+pub const CHANNEL: &str = "webhook";
 
 /// How long a signature stays acceptable to a receiver.
 pub const MAX_AGE: Duration = Duration::from_secs(300);
@@ -113,7 +116,10 @@ impl WebhookApprover {
         })
     }
 
-    async fn deliver(&self, request: &ApprovalRequest) -> Result<(), String> {
+    /// POSTs `request` (signed, retried) under a fresh delivery id, which
+    /// every attempt carries so a receiver can drop repeats; the id.
+    async fn deliver(&self, request: &ApprovalRequest) -> Result<String, String> {
+        let delivery_id = uuid::Uuid::now_v7().to_string();
         let body = serde_json::to_vec(request).map_err(|e| e.to_string())?;
         let retry = Retry {
             attempts: self.config.attempts,
@@ -131,10 +137,11 @@ impl WebhookApprover {
                     sign(&self.secret.0, timestamp, &body),
                 )
                 .header("x-signoff-request-id", &request.id)
+                .header("x-signoff-delivery-id", &delivery_id)
                 .body(body.clone())
         })
         .await;
-        sent.map(drop).map_err(|f| {
+        sent.map(|_| delivery_id).map_err(|f| {
             let last = match f.cause {
                 Cause::Status(status) => format!("the receiver answered {status}"),
                 Cause::Transport(text) => text,
@@ -152,8 +159,19 @@ impl Approver for WebhookApprover {
     async fn review(
         &self,
         request: ApprovalRequest,
-        _votes: VoteSender,
+        votes: VoteSender,
     ) -> Result<(), ApproverError> {
-        self.deliver(&request).await.map_err(ApproverError::new)
+        let delivery_id = self.deliver(&request).await.map_err(ApproverError::new)?;
+        let delivery = Delivery {
+            channel: CHANNEL.to_owned(),
+            reference: serde_json::json!({"delivery_id": delivery_id}),
+            at: chrono::Utc::now(),
+            shown_version: 0,
+        };
+        votes.record_delivery(delivery).await.map_err(|e| {
+            ApproverError::new(format!(
+                "webhook: delivered but the delivery could not be recorded: {e}"
+            ))
+        })
     }
 }

@@ -114,6 +114,22 @@ async fn a_delivery_is_signed_and_the_receiver_can_verify_it() {
         headers["x-signoff-request-id"].to_str().unwrap(),
         request_id
     );
+    // the accepted delivery is in the store under the id the receiver saw
+    let delivery_id = headers["x-signoff-delivery-id"].to_str().unwrap();
+    let mut stored = g.store().get(&request_id).await.unwrap().unwrap();
+    for _ in 0..100 {
+        if !stored.deliveries.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        stored = g.store().get(&request_id).await.unwrap().unwrap();
+    }
+    assert_eq!(stored.deliveries.len(), 1);
+    assert_eq!(stored.deliveries[0].channel, "webhook");
+    assert_eq!(
+        stored.deliveries[0].reference,
+        json!({"delivery_id": delivery_id})
+    );
     let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(request["id"], request_id.as_str());
     assert!(
@@ -149,6 +165,16 @@ async fn a_failing_receiver_is_retried_until_it_accepts() {
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(seen.lock().unwrap().len(), 3);
+    let ids: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(h, _)| h["x-signoff-delivery-id"].to_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "retries carry one id: {ids:?}"
+    );
     assert_eq!(
         g.request(&request_id).await.unwrap().status,
         RequestStatus::Pending
