@@ -5,39 +5,122 @@
 use serde_json::{Value, json};
 use signoff::ApprovalRequest;
 
-/// The card: title, facts, args, and buttons to the approval page.
+/// Teams refuses a message over about 28 KB: the whole POST body (the
+/// message with its card) is kept at most this many bytes.
+pub const PAYLOAD_BUDGET: usize = 26_000;
+/// The size Teams documents for a message, which the body must never reach.
+pub const PAYLOAD_LIMIT: usize = 28_000;
+/// The longest approval page URL (the buttons and truncation markers use it).
+pub const PAGE_URL: usize = 1000;
+
+/// Budgets, in bytes of JSON string content, for each text of the card.
+/// Together they keep the body under [`PAYLOAD_BUDGET`] whatever a request
+/// holds (structure and two button URLs included).
+pub mod budget {
+    /// The title.
+    pub const TITLE: usize = 400;
+    /// Each short fact (actor, on behalf of, env, risk, needs, expires).
+    pub const FACT: usize = 500;
+    /// The resource.
+    pub const RESOURCE: usize = 2000;
+    /// The rule and its reason.
+    pub const WHY: usize = 2000;
+    /// The agent's justification.
+    pub const JUSTIFICATION: usize = 5000;
+    /// The args heading with their digest.
+    pub const ARGS_HEADING: usize = 300;
+    /// The redacted args.
+    pub const ARGS: usize = 8000;
+}
+
+/// The size of `s` as a JSON string's content (escapes counted).
+pub fn json_len(s: &str) -> usize {
+    s.chars().map(escaped_len).sum()
+}
+
+fn escaped_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if (c as u32) < 0x20 => 6,
+        c => c.len_utf8(),
+    }
+}
+
+/// `text` cut to at most `max` bytes of JSON, `marker` appended when cut.
+pub fn fit(text: &str, max: usize, marker: &str) -> String {
+    if json_len(text) <= max {
+        return text.to_owned();
+    }
+    let marker = if json_len(marker) <= max {
+        marker
+    } else {
+        "…"
+    };
+    let room = max.saturating_sub(json_len(marker));
+    let mut used = 0;
+    let mut end = 0;
+    for (i, c) in text.char_indices() {
+        used += escaped_len(c);
+        if used > room {
+            break;
+        }
+        end = i + c.len_utf8();
+    }
+    format!("{}{marker}", &text[..end])
+}
+
+/// The request's page, where reviewers sign in and vote.
+pub fn page_link(r: &ApprovalRequest, page_url: &str) -> String {
+    format!("{}/requests/{}", page_url.trim_end_matches('/'), r.id)
+}
+
+/// The card: title, facts, args, and buttons to the approval page. Each
+/// text is cut to its [`budget`] with a link to the full request.
 pub fn approval_card(r: &ApprovalRequest, page_url: &str) -> Value {
+    let link = page_link(r, page_url);
+    let marker =
+        format!("… (truncated, see the full request on the approval page: [{link}]({link}))");
+    let cut = |text: &str, max: usize| fit(text, max, &marker);
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
     let needs: Vec<String> = r
         .requirements
         .iter()
         .map(|q| format!("{} of {}", q.min, q.group))
         .collect();
-    let link = format!("{}/requests/{}", page_url.trim_end_matches('/'), r.id);
+    let why = format!("{} (rule {})", r.reason, fit(&r.rules.join(", "), 300, "…"));
+    let args = serde_json::to_string_pretty(&r.args).unwrap_or_default();
     json!({
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
         "version": "1.5",
         "body": [
-            {"type": "TextBlock", "text": format!("Approval needed: {}", r.action), "style": "heading", "wrap": true},
+            {"type": "TextBlock", "text": fit(&format!("Approval needed: {}", r.action), budget::TITLE, "…"), "style": "heading", "wrap": true},
             {"type": "FactSet", "facts": [
-                {"title": "Actor", "value": dash(&r.actor)},
-                {"title": "On behalf of", "value": dash(&r.on_behalf_of)},
-                {"title": "Resource", "value": dash(&r.resource)},
-                {"title": "Env", "value": dash(&r.env)},
-                {"title": "Why", "value": format!("{} (rule {})", r.reason, r.rules.join(", "))},
+                {"title": "Actor", "value": cut(&dash(&r.actor), budget::FACT)},
+                {"title": "On behalf of", "value": cut(&dash(&r.on_behalf_of), budget::FACT)},
+                {"title": "Resource", "value": cut(&dash(&r.resource), budget::RESOURCE)},
+                {"title": "Env", "value": cut(&dash(&r.env), budget::FACT)},
+                {"title": "Why", "value": cut(&why, budget::WHY)},
                 {"title": "Risk", "value": r.risk.map_or("-", |k| k.as_str())},
-                {"title": "Needs", "value": needs.join(" + ")},
-                {"title": "Justification", "value": dash(&r.justification)},
+                {"title": "Needs", "value": cut(&needs.join(" + "), budget::FACT)},
+                {"title": "Justification", "value": cut(&dash(&r.justification), budget::JUSTIFICATION)},
                 {"title": "Expires", "value": r.expires_at.to_rfc3339()},
             ]},
-            {"type": "TextBlock", "text": "Args", "weight": "Bolder"},
-            {"type": "TextBlock", "text": serde_json::to_string_pretty(&r.args).unwrap_or_default(), "fontType": "Monospace", "wrap": true},
+            {"type": "TextBlock", "text": fit(&format!("Args (digest {})", r.args_digest), budget::ARGS_HEADING, "…"), "weight": "Bolder", "wrap": true},
+            {"type": "TextBlock", "text": cut(&args, budget::ARGS), "fontType": "Monospace", "wrap": true},
         ],
         "actions": [
             {"type": "Action.OpenUrl", "title": "Approve", "url": link, "style": "positive"},
             {"type": "Action.OpenUrl", "title": "Deny", "url": link, "style": "destructive"},
         ],
+    })
+}
+
+/// The message the Workflows webhook takes: the card as its one attachment.
+pub fn message(card: Value) -> Value {
+    json!({
+        "type": "message",
+        "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": null, "content": card}],
     })
 }
 

@@ -8,8 +8,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
-use signoff::{ApprovalRequest, Approver, ApproverError, VoteSender};
+use signoff::{ApprovalRequest, Approver, ApproverError, Delivery, VoteSender};
 use signoff_http::{Cause, Retry};
+
+/// The channel name on the deliveries this crate records.
+pub const CHANNEL: &str = "teams";
 
 /// Where cards go and where their buttons lead.
 #[derive(Clone, Deserialize)]
@@ -77,6 +80,16 @@ impl TeamsApprover {
         if !(url.starts_with("https://") || url.starts_with("http://")) {
             return Err("teams: the webhook URL must be http(s)".into());
         }
+        let page = &config.page_url;
+        if !(page.starts_with("https://") || page.starts_with("http://")) {
+            return Err(format!("teams: `page_url` `{page}` must be http(s)"));
+        }
+        if page.len() > card::PAGE_URL {
+            return Err(format!(
+                "teams: `page_url` is longer than {} bytes",
+                card::PAGE_URL
+            ));
+        }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.timeout_ms))
             .redirect(reqwest::redirect::Policy::none())
@@ -95,21 +108,32 @@ impl Approver for TeamsApprover {
     async fn review(
         &self,
         request: ApprovalRequest,
-        _votes: VoteSender,
+        votes: VoteSender,
     ) -> Result<(), ApproverError> {
         let card = card::approval_card(&request, &self.config.page_url);
         card::validate(&card)
             .map_err(|e| ApproverError::new(format!("teams: the card is invalid: {e}")))?;
-        let body = json!({
-            "type": "message",
-            "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": null, "content": card}],
-        });
+        let body = serde_json::to_vec(&card::message(card))
+            .map_err(|e| ApproverError::new(format!("teams: {e}")))?;
+        if body.len() > card::PAYLOAD_BUDGET {
+            return Err(ApproverError::new(format!(
+                "teams: the card is {} bytes, over the {} Teams takes",
+                body.len(),
+                card::PAYLOAD_BUDGET
+            )));
+        }
         let retry = Retry {
             attempts: self.config.attempts,
             backoff: Duration::from_millis(200),
         };
-        let sent = signoff_http::send(retry, || self.client.post(&self.url).json(&body)).await;
-        sent.map(drop).map_err(|f| {
+        let sent = signoff_http::send(retry, || {
+            self.client
+                .post(&self.url)
+                .header("content-type", "application/json")
+                .body(body.clone())
+        })
+        .await;
+        sent.map_err(|f| {
             let last = match f.cause {
                 Cause::Status(status) => format!("the workflow answered {status}"),
                 Cause::Transport(text) => text,
@@ -117,6 +141,19 @@ impl Approver for TeamsApprover {
             ApproverError::new(format!(
                 "teams: delivery failed after {} attempt(s): {last}",
                 f.attempts
+            ))
+        })?;
+        // a Workflows webhook gives no message id (its card cannot be
+        // updated): the delivery records that and when it was posted
+        let delivery = Delivery {
+            channel: CHANNEL.to_owned(),
+            reference: json!({"delivery_id": uuid::Uuid::now_v7().to_string()}),
+            at: chrono::Utc::now(),
+            shown_version: 0,
+        };
+        votes.record_delivery(delivery).await.map_err(|e| {
+            ApproverError::new(format!(
+                "teams: the card was posted but could not be recorded: {e}"
             ))
         })
     }

@@ -124,6 +124,18 @@ async fn a_valid_card_with_the_context_and_links_to_the_page_is_posted() {
         .map(|a| a["url"].as_str().unwrap())
         .collect();
     assert_eq!(urls, [link.as_str(), link.as_str()]);
+    // the post is recorded in the store, for every process to see
+    let mut stored = gate.store().get(&request_id).await.unwrap().unwrap();
+    for _ in 0..100 {
+        if !stored.deliveries.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        stored = gate.store().get(&request_id).await.unwrap().unwrap();
+    }
+    assert_eq!(stored.deliveries.len(), 1);
+    assert_eq!(stored.deliveries[0].channel, "teams");
+    assert!(stored.deliveries[0].reference["delivery_id"].is_string());
 }
 
 #[tokio::test(flavor = "multi_thread")]
