@@ -207,6 +207,7 @@ impl SlackApp {
             return Err("slack: the delivery names no channel and ts".to_owned());
         };
         let body = blocks::update_body(r, channel, ts, self.config.page_url.as_deref());
+        limits::check_message(&body).map_err(|e| format!("slack: the update is invalid: {e}"))?;
         let slot = self.slot(&format!("{channel}:{ts}"));
         let mut last = slot.lock().await;
         let now = Shown::of(r, &body);
@@ -270,6 +271,8 @@ impl Approver for SlackApprover {
             ));
         }
         let body = blocks::post_body(&request, &channel, app.config.page_url.as_deref());
+        limits::check_message(&body)
+            .map_err(|e| ApproverError::new(format!("slack: the message is invalid: {e}")))?;
         let posted = app
             .call("chat.postMessage", Some(&body), &[])
             .await

@@ -82,6 +82,98 @@ fn prefix(text: &str, max: usize) -> &str {
     text
 }
 
+/// Checks a `chat.postMessage` / `chat.update` body against the limits
+/// above, for the block types this crate sends; the first violation.
+pub fn check_message(body: &serde_json::Value) -> Result<(), String> {
+    let text = body["text"].as_str().unwrap_or_default();
+    if len(text) > MESSAGE_TEXT {
+        return Err(format!("`text` is {} long, over {MESSAGE_TEXT}", len(text)));
+    }
+    let blocks = body["blocks"].as_array().ok_or("`blocks` is not a list")?;
+    if blocks.len() > BLOCKS {
+        return Err(format!("{} blocks, over {BLOCKS}", blocks.len()));
+    }
+    for (i, block) in blocks.iter().enumerate() {
+        check_block(block).map_err(|e| format!("blocks[{i}] ({}): {e}", block["type"]))?;
+    }
+    Ok(())
+}
+
+fn at_most(v: &serde_json::Value, what: &str, max: usize) -> Result<(), String> {
+    match v.as_str() {
+        Some(s) if len(s) > max => Err(format!("{what} is {} long, over {max}", len(s))),
+        Some("") => Err(format!("{what} is empty")),
+        Some(_) => Ok(()),
+        None => Err(format!("{what} is missing")),
+    }
+}
+
+fn check_block(b: &serde_json::Value) -> Result<(), String> {
+    if !b["block_id"].is_null() {
+        at_most(&b["block_id"], "`block_id`", ID)?;
+    }
+    match b["type"].as_str() {
+        Some("header") => at_most(&b["text"]["text"], "`text`", HEADER_TEXT),
+        Some("section") => {
+            if !b["text"].is_null() {
+                at_most(&b["text"]["text"], "`text`", SECTION_TEXT)?;
+            }
+            let fields = b["fields"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+            if fields.len() > SECTION_FIELDS {
+                return Err(format!("{} fields, over {SECTION_FIELDS}", fields.len()));
+            }
+            for f in fields {
+                at_most(&f["text"], "a field", FIELD_TEXT)?;
+            }
+            if b["text"].is_null() && fields.is_empty() {
+                return Err("neither `text` nor `fields`".into());
+            }
+            Ok(())
+        }
+        Some("context") => {
+            let elements = b["elements"].as_array().ok_or("no `elements`")?;
+            if elements.len() > CONTEXT_ELEMENTS {
+                return Err(format!(
+                    "{} elements, over {CONTEXT_ELEMENTS}",
+                    elements.len()
+                ));
+            }
+            elements
+                .iter()
+                .try_for_each(|e| at_most(&e["text"], "an element's `text`", CONTEXT_TEXT))
+        }
+        Some("input") => {
+            at_most(&b["label"]["text"], "`label`", INPUT_LABEL)?;
+            let e = &b["element"];
+            at_most(&e["action_id"], "`action_id`", ID)?;
+            if !e["placeholder"].is_null() {
+                at_most(&e["placeholder"]["text"], "`placeholder`", PLACEHOLDER)?;
+            }
+            match e["max_length"].as_u64() {
+                Some(n) if n > INPUT_MAX_LENGTH as u64 => {
+                    Err(format!("`max_length` {n}, over {INPUT_MAX_LENGTH}"))
+                }
+                _ => Ok(()),
+            }
+        }
+        Some("actions") => {
+            let elements = b["elements"].as_array().ok_or("no `elements`")?;
+            for e in elements {
+                at_most(&e["action_id"], "`action_id`", ID)?;
+                at_most(&e["text"]["text"], "a button's `text`", BUTTON_TEXT)?;
+                if !e["value"].is_null() {
+                    at_most(&e["value"], "a button's `value`", BUTTON_VALUE)?;
+                }
+                if !e["url"].is_null() {
+                    at_most(&e["url"], "a button's `url`", BUTTON_URL)?;
+                }
+            }
+            Ok(())
+        }
+        other => Err(format!("a block type this check does not know: {other:?}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +196,19 @@ mod tests {
         assert_eq!(cut, "abc …");
         let cut = fit("see <https://example.com/a|page> now", 20, "…");
         assert_eq!(cut, "see …");
+    }
+
+    #[test]
+    fn the_check_refuses_what_slack_refuses() {
+        let ok = serde_json::json!({"text": "t", "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": "x"}}]});
+        assert!(check_message(&ok).is_ok());
+        let mut long = ok.clone();
+        long["blocks"][0]["text"]["text"] = "x".repeat(3001).into();
+        assert!(check_message(&long).unwrap_err().contains("over 3000"));
+        let mut many = ok.clone();
+        many["blocks"] = serde_json::Value::Array(vec![ok["blocks"][0].clone(); 51]);
+        assert!(check_message(&many).unwrap_err().contains("over 50"));
     }
 
     #[test]
