@@ -187,29 +187,32 @@ impl PyApprovalRequest {
 #[pyclass(name = "Permit", module = "signoff")]
 pub struct PyPermit {
     inner: Mutex<Option<signoff::Permit>>,
-    action_id: String,
+    /// The permitted action, kept for the getters after completion; the
+    /// digest and the expiry text are made only when asked for.
+    action: signoff::Action,
     request_id: Option<String>,
-    name: String,
-    args: Value,
     args_digest: String,
-    action_digest: String,
     approved_by: Vec<String>,
-    expires_at: String,
-    expires_ms: i64,
+    expires: chrono::DateTime<chrono::Utc>,
+    action_digest: std::sync::OnceLock<String>,
 }
 
 impl PyPermit {
     pub fn new(p: signoff::Permit) -> Self {
+        let mut action = signoff::Action::new(p.name());
+        action.id = Some(p.action_id().to_owned());
+        action.args = p.args().clone();
+        action.actor = p.actor().map(str::to_owned);
+        action.on_behalf_of = p.on_behalf_of().map(str::to_owned);
+        action.resource = p.resource().map(str::to_owned);
+        action.env = p.env().map(str::to_owned);
         PyPermit {
-            action_id: p.action_id().to_owned(),
+            action,
             request_id: p.request_id().map(str::to_owned),
-            name: p.name().to_owned(),
-            args: p.args().clone(),
             args_digest: p.args_digest().to_owned(),
-            action_digest: p.action_digest().to_owned(),
             approved_by: p.approved_by().to_vec(),
-            expires_at: p.expires_at().to_rfc3339(),
-            expires_ms: p.expires_at().timestamp_millis(),
+            expires: p.expires_at(),
+            action_digest: std::sync::OnceLock::new(),
             inner: Mutex::new(Some(p)),
         }
     }
@@ -222,7 +225,7 @@ impl PyPermit {
             .ok_or_else(|| {
                 PermitUsed::new_err(format!(
                     "permit for action `{}` was already completed",
-                    self.action_id
+                    self.action_id()
                 ))
             })
     }
@@ -235,21 +238,21 @@ fn outcome(ok: bool, detail: Option<String>) -> signoff::Outcome {
 #[pymethods]
 impl PyPermit {
     #[getter]
-    fn action_id(&self) -> String {
-        self.action_id.clone()
+    fn action_id(&self) -> &str {
+        self.action.id.as_deref().unwrap_or_default()
     }
     #[getter]
     fn request_id(&self) -> Option<String> {
         self.request_id.clone()
     }
     #[getter]
-    fn name(&self) -> String {
-        self.name.clone()
+    fn name(&self) -> &str {
+        &self.action.name
     }
     /// The args to run with: the approved ones, possibly edited by a reviewer.
     #[getter]
     fn args<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.args)
+        to_py(py, &self.action.args)
     }
     #[getter]
     fn args_digest(&self) -> String {
@@ -257,7 +260,9 @@ impl PyPermit {
     }
     #[getter]
     fn action_digest(&self) -> String {
-        self.action_digest.clone()
+        self.action_digest
+            .get_or_init(|| signoff::gate::action_digest(&self.action))
+            .clone()
     }
     #[getter]
     fn approved_by(&self) -> Vec<String> {
@@ -265,15 +270,12 @@ impl PyPermit {
     }
     #[getter]
     fn expires_at(&self) -> String {
-        self.expires_at.clone()
+        self.expires.to_rfc3339()
     }
     /// Whether the permit has expired: an expired permit cannot complete.
     #[getter]
     fn expired(&self) -> bool {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(i64::MAX, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        now_ms >= self.expires_ms
+        chrono::Utc::now() >= self.expires
     }
 
     /// Records the outcome; the permit is used up. Blocks until it is in the trail.
@@ -331,7 +333,9 @@ impl PyPermit {
     fn __repr__(&self) -> String {
         format!(
             "Permit(name={:?}, action_id={:?}, approved_by={:?})",
-            self.name, self.action_id, self.approved_by
+            self.name(),
+            self.action_id(),
+            self.approved_by
         )
     }
 }

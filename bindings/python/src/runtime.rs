@@ -40,28 +40,34 @@ pub fn runtime() -> PyResult<Arc<Runtime>> {
     Ok(rt)
 }
 
-/// Runs `future` to completion on the runtime with the GIL released,
-/// checking for signals (Ctrl-C) every 100 ms; an interrupt cancels it.
+/// Runs `future` to completion on the calling thread, inside the runtime's
+/// context. The decision path (evaluate, an os-buffered record, a permit, a
+/// completion) usually finishes in the first poll, with no hand-off to
+/// another thread. Only a real wait (for reviewers, a disk flush, a
+/// database) goes on with the GIL released, woken directly by whoever
+/// makes progress, checking for signals (Ctrl-C) every 100 ms; an
+/// interrupt drops the future, which cancels what it waited for.
 pub fn block_on<F, T>(py: Python<'_>, future: F) -> PyResult<T>
 where
-    F: Future<Output = T> + Send + 'static,
-    T: Send + 'static,
+    F: Future<Output = T> + Send,
+    T: Send,
 {
     let rt = runtime()?;
-    let mut task = rt.spawn(future);
+    let _context = rt.enter();
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+        return Ok(value);
+    }
     loop {
         let done = py.detach(|| {
-            rt.block_on(async { tokio::time::timeout(Duration::from_millis(100), &mut task).await })
+            rt.block_on(async {
+                tokio::time::timeout(Duration::from_millis(100), future.as_mut()).await
+            })
         });
         match done {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(e)) => return Err(SignoffError::new_err(format!("signoff task failed: {e}"))),
-            Err(_) => {
-                if let Err(interrupt) = py.check_signals() {
-                    task.abort();
-                    return Err(interrupt);
-                }
-            }
+            Ok(value) => return Ok(value),
+            Err(_) => py.check_signals()?,
         }
     }
 }

@@ -267,7 +267,7 @@ def test_a_python_audit_sink_receives_chained_lines_and_failures_fail_closed(pol
     sink = FileSink()
     gate = signoff.Gate(policy, audit=sink)
     gate.require("db.query", actor="agent:bot").complete()
-    assert [json.loads(l)["event"] for l in sink.lines] == ["action.requested", "policy.decided", "action.completed"]
+    assert [json.loads(l)["event"] for l in sink.lines] == ["policy.decided", "action.completed"]
     path = tmp_path / "from-sink.jsonl"
     path.write_text("".join(l + "\n" for l in sink.lines))
     assert subprocess.run([cli, "audit", "verify", str(path)], capture_output=True).returncode == 0

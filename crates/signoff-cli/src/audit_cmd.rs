@@ -337,24 +337,33 @@ pub fn print_story(story: &[&AuditRecord]) {
     }
 }
 
+/// What was asked: resource, env and args (a decision record carries the
+/// action since DESIGN §15; older trails have a separate `action.requested`).
+fn requested(r: &AuditRecord) -> String {
+    let Some(args) = &r.args else {
+        return String::new();
+    };
+    format!(
+        "requested{}{} args {args}; ",
+        r.resource
+            .as_deref()
+            .map(|x| format!(" on {x}"))
+            .unwrap_or_default(),
+        r.env
+            .as_deref()
+            .map(|x| format!(" in {x}"))
+            .unwrap_or_default(),
+    )
+}
+
 /// A sentence for one record.
 pub fn describe(r: &AuditRecord) -> String {
     let opt = |v: &Option<String>| v.clone().unwrap_or_default();
     let what = match r.event {
-        Some(Event::ActionRequested) => format!(
-            "requested{}{} args {}",
-            r.resource
-                .as_deref()
-                .map(|x| format!(" on {x}"))
-                .unwrap_or_default(),
-            r.env
-                .as_deref()
-                .map(|x| format!(" in {x}"))
-                .unwrap_or_default(),
-            r.args.as_ref().map(|a| a.to_string()).unwrap_or_default()
-        ),
+        Some(Event::ActionRequested) => requested(r).trim_end_matches("; ").to_owned(),
         Some(Event::PolicyDecided) => format!(
-            "policy decided {}{}: {}{}",
+            "{}policy decided {}{}: {}{}",
+            requested(r),
             opt(&r.effect),
             r.rule
                 .as_deref()

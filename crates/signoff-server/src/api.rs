@@ -188,7 +188,7 @@ pub(crate) async fn api_caller(
     Err(ApiError::unauthorized())
 }
 
-const STATUSES: &str = "pending, approved, denied, expired, cancelled, completed";
+const STATUSES: &str = "pending, approved, denied, expired, cancelled, issued, completed";
 
 fn parse_status(s: &str) -> Result<RequestStatus, ApiError> {
     serde_json::from_value(json!(s)).map_err(|_| {

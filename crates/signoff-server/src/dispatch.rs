@@ -32,11 +32,7 @@ pub struct DispatchConfig {
 impl Default for DispatchConfig {
     fn default() -> Self {
         DispatchConfig {
-            replica: format!(
-                "{}-{}",
-                hostname(),
-                uuid_like()
-            ),
+            replica: format!("{}-{}", hostname(), uuid_like()),
             lease: Duration::from_secs(30),
             poll: Duration::from_millis(250),
         }
@@ -87,7 +83,11 @@ impl Dispatcher {
         match self.gate.store().list(None).await {
             Ok(all) => open.extend(
                 all.into_iter()
-                    .filter(|r| r.deliveries.iter().any(|d| d.shown_version < r.version))
+                    .filter(|r| {
+                        r.deliveries.iter().any(|d| {
+                            d.shown_version < r.version && self.channels.refreshes(&d.channel)
+                        })
+                    })
                     .map(|r| r.id),
             ),
             Err(e) => eprintln!("signoff dispatch: cannot list requests: {e}"),
@@ -133,9 +133,15 @@ impl Dispatcher {
             }
         }
         let view = req.to_request();
+        // the claim bumped the version: the post shows what follows it
+        let version = match self.gate.store().get(&id).await {
+            Ok(Some(r)) => r.version,
+            _ => req.version,
+        };
         let posted = tokio::time::timeout(
             self.config.lease,
-            self.channels.review(view, self.gate.votes_for(&id)),
+            self.channels
+                .review(view, self.gate.votes_for(&id, version)),
         )
         .await;
         let failure = match posted {
@@ -181,7 +187,10 @@ impl Dispatcher {
                     continue;
                 }
             };
-            let behind = req.deliveries.iter().any(|d| d.shown_version < req.version);
+            let behind = req
+                .deliveries
+                .iter()
+                .any(|d| d.shown_version < req.version && self.channels.refreshes(&d.channel));
             if behind
                 && let Err(e) = self
                     .gate

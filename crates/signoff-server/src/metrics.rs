@@ -46,6 +46,7 @@ impl Metrics {
             RequestStatus::Denied,
             RequestStatus::Expired,
             RequestStatus::Cancelled,
+            RequestStatus::Issued,
             RequestStatus::Completed,
         ] {
             let n = requests.iter().filter(|r| r.status == status).count();

@@ -32,12 +32,13 @@ pub const REJECT_REASONS: [&str; 9] = [
     "bad_edit",
 ];
 
-const STATUSES: [&str; 6] = [
+const STATUSES: [&str; 7] = [
     "pending",
     "approved",
     "denied",
     "expired",
     "cancelled",
+    "issued",
     "completed",
 ];
 
@@ -151,7 +152,19 @@ pub fn document() -> Value {
                         "status": {"type": "string", "enum": STATUSES},
                         "votes": {"type": "array", "items": {"$ref": "#/components/schemas/VoteSummary"}},
                         "created_at": {"type": "string", "format": "date-time"},
-                        "expires_at": {"type": "string", "format": "date-time"}
+                        "expires_at": {"type": "string", "format": "date-time"},
+                        "resolution": {
+                            "type": "object",
+                            "description": "how the request ended (absent while pending)",
+                            "required": ["status", "by", "reason", "at"],
+                            "properties": {
+                                "status": {"type": "string", "enum": STATUSES},
+                                "by": {"type": "array", "items": {"type": "string"}},
+                                "comment": {"type": "string"},
+                                "reason": {"type": "string"},
+                                "at": {"type": "string", "format": "date-time"}
+                            }
+                        }
                     }
                 },
                 "VoteBody": {

@@ -302,6 +302,10 @@ impl Approver for SlackApprover {
         Ok(())
     }
 
+    fn refreshes(&self, channel: &str) -> bool {
+        channel == CHANNEL
+    }
+
     async fn refresh(
         &self,
         request: &ApprovalRequest,

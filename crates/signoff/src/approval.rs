@@ -317,6 +317,10 @@ pub struct ApprovalRequest {
     pub created_at: DateTime<Utc>,
     /// Expires.
     pub expires_at: DateTime<Utc>,
+    /// How it ended (approved, denied, expired, cancelled: who and why);
+    /// absent while pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<Resolution>,
 }
 
 impl StoredRequest {
@@ -353,6 +357,7 @@ impl StoredRequest {
                 .collect(),
             created_at: self.created_at,
             expires_at: self.expires_at,
+            resolution: self.resolution.clone(),
         }
     }
 }

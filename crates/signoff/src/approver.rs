@@ -26,6 +26,8 @@ impl ApproverError {
 pub struct VoteSender {
     pub(crate) gate: Gate,
     pub(crate) request_id: String,
+    /// The request version the approver was shown.
+    pub(crate) version: u64,
 }
 
 impl std::fmt::Debug for VoteSender {
@@ -48,8 +50,11 @@ impl VoteSender {
     }
 
     /// Records what the approver posted (a Slack message's channel and
-    /// `ts`...) in the store, so any process can update it later.
-    pub async fn record_delivery(&self, delivery: Delivery) -> Result<(), Error> {
+    /// `ts`...) in the store, so any process can update it later. The post
+    /// shows the request as the approver was given it: a vote that came in
+    /// meanwhile leaves the delivery behind, to be refreshed.
+    pub async fn record_delivery(&self, mut delivery: Delivery) -> Result<(), Error> {
+        delivery.shown_version = self.version;
         self.gate.record_delivery(&self.request_id, delivery).await
     }
 }
@@ -68,10 +73,16 @@ pub trait Approver: Send + Sync {
         votes: VoteSender,
     ) -> Result<(), ApproverError>;
 
+    /// Whether this approver can bring posts of `channel` up to date.
+    fn refreshes(&self, channel: &str) -> bool {
+        let _ = channel;
+        false
+    }
+
     /// Brings a post this approver made (its `delivery`, recorded with
     /// [`VoteSender::record_delivery`]) up to date with `request`: votes so
-    /// far, or the resolution. Called for every delivery of the request;
-    /// ignore those of other channels. The default has nothing to update.
+    /// far, or the resolution. Called only for channels it
+    /// [`refreshes`](Approver::refreshes). The default has nothing to update.
     async fn refresh(
         &self,
         request: &ApprovalRequest,
@@ -313,6 +324,17 @@ impl Routes {
         self
     }
 
+    /// Every approver behind the routes, once each.
+    fn all(&self) -> Vec<&std::sync::Arc<dyn Approver>> {
+        let mut seen: Vec<&std::sync::Arc<dyn Approver>> = Vec::new();
+        for a in self.by_key.values().flatten().chain(self.fallback.iter()) {
+            if !seen.iter().any(|s| std::sync::Arc::ptr_eq(s, a)) {
+                seen.push(a);
+            }
+        }
+        seen
+    }
+
     fn select(&self, r: &ApprovalRequest) -> Vec<std::sync::Arc<dyn Approver>> {
         let mut chosen: Vec<std::sync::Arc<dyn Approver>> = Vec::new();
         let keys = r
@@ -366,19 +388,24 @@ impl Approver for Routes {
         }
     }
 
+    fn refreshes(&self, channel: &str) -> bool {
+        self.all().iter().any(|a| a.refreshes(channel))
+    }
+
     async fn refresh(
         &self,
         request: &ApprovalRequest,
         delivery: &Delivery,
     ) -> Result<(), ApproverError> {
-        let mut seen: Vec<&std::sync::Arc<dyn Approver>> = Vec::new();
-        for a in self.by_key.values().flatten().chain(self.fallback.iter()) {
-            if seen.iter().any(|s| std::sync::Arc::ptr_eq(s, a)) {
-                continue;
+        // every approver of that channel gets its turn, whatever the others do
+        let mut first = None;
+        for a in self.all() {
+            if a.refreshes(&delivery.channel)
+                && let Err(e) = a.refresh(request, delivery).await
+            {
+                first.get_or_insert(e);
             }
-            seen.push(a);
-            a.refresh(request, delivery).await?;
         }
-        Ok(())
+        first.map_or(Ok(()), Err)
     }
 }

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod action;
+pub mod adapter;
 pub mod approval;
 pub mod approver;
 pub mod audit;

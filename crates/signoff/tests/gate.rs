@@ -174,11 +174,10 @@ async fn an_allowed_action_gets_a_permit_and_its_decision_is_durable_first() {
         .await
         .unwrap();
     // the decision is in the file before the permit is used
-    assert_eq!(
-        trail.events(),
-        [Event::ActionRequested, Event::PolicyDecided]
-    );
-    let decided = &trail.records()[1];
+    // one record per decision, carrying the action (DESIGN §15)
+    assert_eq!(trail.events(), [Event::PolicyDecided]);
+    let decided = &trail.records()[0];
+    assert_eq!(decided.args, Some(json!({"sql": "select 1"})));
     assert_eq!(decided.effect.as_deref(), Some("allow"));
     assert_eq!(decided.rule.as_deref(), Some("reads"));
     assert_eq!(
@@ -187,6 +186,8 @@ async fn an_allowed_action_gets_a_permit_and_its_decision_is_durable_first() {
     );
     assert!(permit.approved_by().is_empty());
     permit.complete(Outcome::success()).await.unwrap();
+    // a completion is queued, and durable once the gate flushes (DESIGN §15)
+    gate.close().await.unwrap();
     assert_eq!(trail.events().last(), Some(&Event::ActionCompleted));
     trail.verify();
 }
@@ -209,7 +210,7 @@ async fn a_policy_denial_names_the_rule_and_reason() {
     assert_eq!(d.by, DeniedBy::Policy);
     assert_eq!(d.rule(), Some("no-drop"));
     assert_eq!(d.reason, "destructive DDL is never run by agents");
-    assert_eq!(trail.records()[1].outcome.as_deref(), Some("denied"));
+    assert_eq!(trail.records()[0].outcome.as_deref(), Some("denied"));
 }
 
 #[tokio::test]
@@ -226,6 +227,7 @@ async fn two_data_owners_approve_an_export_and_the_trail_tells_the_story() {
     assert_eq!(by, ["user:carol@example.com", "user:dan@example.com"]);
     assert_eq!(permit.args()["rows"], 50_000);
     permit.complete(Outcome::success()).await.unwrap();
+    gate.close().await.unwrap();
     // the reviewer saw redacted args, never the password
     let seen = &approver.seen()[0];
     assert!(
@@ -239,7 +241,6 @@ async fn two_data_owners_approve_an_export_and_the_trail_tells_the_story() {
     assert_eq!(
         trail.events(),
         [
-            Event::ActionRequested,
             Event::PolicyDecided,
             Event::ApprovalRequested,
             Event::ApprovalVote,
@@ -747,6 +748,7 @@ async fn run_requires_runs_and_completes() {
         .await
         .unwrap();
     assert!(failed.is_err());
+    gate.close().await.unwrap();
     let completed: Vec<_> = trail
         .records()
         .into_iter()

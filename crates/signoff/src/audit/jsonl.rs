@@ -213,6 +213,10 @@ impl AuditSink for JsonlSink {
         format!("jsonl:{}", self.path.display())
     }
 
+    fn writes_at_once(&self) -> bool {
+        self.durability == Durability::OsBuffered
+    }
+
     fn append_now(&self, records: &[SealedRecord]) -> Option<Result<(), AuditError>> {
         if self.durability != Durability::OsBuffered {
             return None;

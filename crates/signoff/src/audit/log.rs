@@ -69,6 +69,10 @@ impl std::fmt::Debug for CheckpointConfig {
     }
 }
 
+/// How long a record that need not wait may sit before it is written,
+/// when no other write carries it.
+const DEFERRED_WRITE: Duration = Duration::from_millis(10);
+
 /// The gate's audit trail: one chain per sink.
 #[derive(Clone, Default)]
 pub struct AuditLog {
@@ -91,6 +95,8 @@ struct ChainWriter {
     /// Woken whenever `durable` advances or the writer is poisoned.
     flushed: tokio::sync::Notify,
     durable: AtomicU64,
+    /// A deferred write is scheduled (see `defer_write`).
+    deferred: std::sync::atomic::AtomicBool,
     poisoned: OnceLock<String>,
     init: tokio::sync::OnceCell<()>,
 }
@@ -145,6 +151,7 @@ impl AuditLog {
                     }),
                     flushed: tokio::sync::Notify::new(),
                     durable: AtomicU64::new(0),
+                    deferred: std::sync::atomic::AtomicBool::new(false),
                     poisoned: OnceLock::new(),
                     init: tokio::sync::OnceCell::new(),
                 })
@@ -175,6 +182,40 @@ impl AuditLog {
             };
             let ticket = w.seal(batch)?;
             w.wait_durable(ticket).await?;
+        }
+        Ok(())
+    }
+
+    /// Appends `records` and returns once they are queued in every chain,
+    /// without waiting for them to be durable: they are written by the
+    /// running flusher (or right here for sinks that write at once), and
+    /// [`AuditLog::flush`] waits for them. For records whose loss in a crash
+    /// loses no promise (an action's outcome, DESIGN §15), never for
+    /// decisions. Any failure still fails.
+    pub async fn append_queued(&self, records: Vec<AuditRecord>) -> Result<(), AuditError> {
+        let n = self.writers.len();
+        let mut records = Some(records);
+        for (i, w) in self.writers.iter().enumerate() {
+            w.ensure_init().await?;
+            let batch = if i + 1 == n {
+                records.take().unwrap_or_default()
+            } else {
+                records.clone().unwrap_or_default()
+            };
+            let ticket = w.seal(batch)?;
+            if w.durable.load(Ordering::Acquire) >= ticket {
+                continue;
+            }
+            if w.sink.writes_at_once() {
+                // rides along with the next write; written within a few
+                // milliseconds in any case
+                w.defer_write();
+                continue;
+            }
+            if w.kick().is_err() {
+                // no runtime to write it later: write it now
+                w.wait_durable(ticket).await?;
+            }
         }
         Ok(())
     }
@@ -356,6 +397,30 @@ impl ChainWriter {
             }
             self.kick()?;
             notified.await;
+        }
+    }
+
+    /// Makes sure records left pending are written soon even if no other
+    /// write comes: one short timer per chain, however many records wait.
+    fn defer_write(self: &Arc<Self>) {
+        if self.deferred.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let this = Arc::clone(self);
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    tokio::time::sleep(DEFERRED_WRITE).await;
+                    this.deferred.store(false, Ordering::Release);
+                    if !matches!(this.try_write_inline(), Ok(true)) {
+                        let _ = this.kick();
+                    }
+                });
+            }
+            Err(_) => {
+                this.deferred.store(false, Ordering::Release);
+                let _ = this.try_write_inline();
+            }
         }
     }
 

@@ -65,12 +65,22 @@ pub trait AuditSink: Send + Sync {
     fn append_now(&self, _records: &[SealedRecord]) -> Option<Result<(), AuditError>> {
         None
     }
+
+    /// Whether [`AuditSink::append_now`] always writes (never returns
+    /// `None`): records that need not wait may then ride along with the next
+    /// write instead of costing one of their own.
+    fn writes_at_once(&self) -> bool {
+        false
+    }
 }
 
 #[async_trait]
 impl<T: AuditSink + ?Sized> AuditSink for Arc<T> {
     fn append_now(&self, records: &[SealedRecord]) -> Option<Result<(), AuditError>> {
         (**self).append_now(records)
+    }
+    fn writes_at_once(&self) -> bool {
+        (**self).writes_at_once()
     }
     async fn head(&self) -> Result<ChainHead, AuditError> {
         (**self).head().await

@@ -16,12 +16,14 @@ use crate::store::StoreError;
 const ROUNDS: usize = 32;
 
 impl Gate {
-    /// A [`VoteSender`] for `request_id`, for code that presents a request
-    /// it did not create (a dispatcher posting what an agent asked).
-    pub fn votes_for(&self, request_id: &str) -> VoteSender {
+    /// A [`VoteSender`] for a request shown to an approver at `version`,
+    /// for code that presents a request it did not create (a dispatcher
+    /// posting what an agent asked).
+    pub fn votes_for(&self, request_id: &str, version: u64) -> VoteSender {
         VoteSender {
             gate: self.clone(),
             request_id: request_id.to_owned(),
+            version,
         }
     }
 
@@ -54,16 +56,18 @@ impl Gate {
     }
 
     /// Records what a channel posted for a request, replacing that
-    /// channel's earlier delivery. The post shows the request as it is now.
-    pub async fn record_delivery(
-        &self,
-        request_id: &str,
-        mut delivery: Delivery,
-    ) -> Result<(), Error> {
+    /// channel's earlier delivery. `delivery.shown_version` is the request
+    /// version the post shows; if the request moved on since, the delivery
+    /// is behind and the next refresh updates it.
+    pub async fn record_delivery(&self, request_id: &str, delivery: Delivery) -> Result<(), Error> {
         self.modify(request_id, |req| {
-            delivery.shown_version = req.version + 1;
+            let mut delivery = delivery.clone();
+            if delivery.shown_version == req.version {
+                // nothing happened since it was shown: it shows this version too
+                delivery.shown_version = req.version + 1;
+            }
             req.deliveries.retain(|d| d.channel != delivery.channel);
-            req.deliveries.push(delivery.clone());
+            req.deliveries.push(delivery);
             true
         })
         .await
@@ -155,7 +159,7 @@ impl Gate {
         for d in req
             .deliveries
             .iter()
-            .filter(|d| d.shown_version < req.version)
+            .filter(|d| d.shown_version < req.version && approver.refreshes(&d.channel))
         {
             match approver.refresh(&view, d).await {
                 Ok(()) => {
@@ -187,7 +191,11 @@ impl Gate {
             let Ok(Some(req)) = gate.inner.store.get(&id).await else {
                 return;
             };
-            if req.deliveries.iter().any(|d| d.shown_version < req.version) {
+            if req
+                .deliveries
+                .iter()
+                .any(|d| d.shown_version < req.version && approver.refreshes(&d.channel))
+            {
                 let _ = gate.refresh_deliveries(approver.as_ref(), &id).await;
             }
         });

@@ -39,7 +39,7 @@ use tokio::task::JoinHandle;
 use self::permit::PermitData;
 use crate::action::{Action, ActionError};
 use crate::approval::{RequestStatus, Resolution, StoredRequest, Verdict, Vote};
-use crate::approver::{Approver, ApproverError, VoteSender};
+use crate::approver::{Approver, ApproverError};
 use crate::audit::{AuditLog, AuditRecord, AuditSink, CheckpointConfig, Event};
 use crate::canonical::{MAX_DEPTH, deeper_than, digest};
 use crate::directory::Directory;
@@ -322,8 +322,9 @@ enum VoteStep {
     Update(Box<StoredRequest>, Vec<AuditRecord>),
 }
 
-/// Digest binding a permit to the exact action.
-pub(crate) fn action_digest(a: &Action) -> String {
+/// Digest binding a permit to the exact action: name, principals, resource,
+/// env and args (what [`Permit::action_digest`] returns).
+pub fn action_digest(a: &Action) -> String {
     digest(&json!({
         "name": a.name,
         "actor": a.actor,
@@ -574,9 +575,9 @@ impl Gate {
         self.count(decision.effect);
         let (shown_args, shown_context) = self.shown(&policy, &action);
         let args_digest = digest(&shown_args);
-        let mut requested = record_for(Event::ActionRequested, &action, &args_digest);
-        requested.args = Some(shown_args.clone());
+        // one record per decision, carrying the action (DESIGN §15)
         let mut decided = record_for(Event::PolicyDecided, &action, &args_digest);
+        decided.args = Some(shown_args.clone());
         decided.effect = Some(decision.effect.as_str().to_owned());
         decided.rule = rules_field(&decision.rules);
         decided.reason = Some(decision.reason.clone());
@@ -592,7 +593,7 @@ impl Gate {
         match decision.effect {
             Effect::Allow => {
                 decided.outcome = Some("allowed".to_owned());
-                self.inner.audit.append(vec![requested, decided]).await?;
+                self.inner.audit.append(vec![decided]).await?;
                 Ok(Started::Permit(self.permit(
                     action,
                     args_digest,
@@ -602,7 +603,7 @@ impl Gate {
             }
             Effect::Deny => {
                 decided.outcome = Some("denied".to_owned());
-                self.inner.audit.append(vec![requested, decided]).await?;
+                self.inner.audit.append(vec![decided]).await?;
                 Err(Error::Denied(Box::new(Denial {
                     action_id,
                     request_id: None,
@@ -619,7 +620,7 @@ impl Gate {
                     };
                     decided.outcome = Some("denied".to_owned());
                     decided.error = Some(err.to_string());
-                    self.inner.audit.append(vec![requested, decided]).await?;
+                    self.inner.audit.append(vec![decided]).await?;
                     return Err(err);
                 };
                 let Some(approval) = decision.approval.clone() else {
@@ -665,12 +666,7 @@ impl Gate {
                     needs.join(" + "),
                     expires_at.to_rfc3339()
                 ));
-                if let Err(e) = self
-                    .inner
-                    .audit
-                    .append(vec![requested, decided, asked])
-                    .await
-                {
+                if let Err(e) = self.inner.audit.append(vec![decided, asked]).await {
                     let _ = self
                         .transition(
                             &stored.id,
@@ -682,10 +678,7 @@ impl Gate {
                         .await;
                     return Err(e.into());
                 }
-                let sender = VoteSender {
-                    gate: self.clone(),
-                    request_id: stored.id.clone(),
-                };
+                let sender = self.votes_for(&stored.id, stored.version);
                 let view = stored.to_request();
                 let task = tokio::spawn(async move { approver.review(view, sender).await });
                 Ok(Started::Pending(stored.id, Some(task)))

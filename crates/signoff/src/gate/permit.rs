@@ -93,6 +93,26 @@ impl Permit {
         &self.data.action.name
     }
 
+    /// Who runs the action.
+    pub fn actor(&self) -> Option<&str> {
+        self.data.action.actor.as_deref()
+    }
+
+    /// On whose behalf.
+    pub fn on_behalf_of(&self) -> Option<&str> {
+        self.data.action.on_behalf_of.as_deref()
+    }
+
+    /// What it touches.
+    pub fn resource(&self) -> Option<&str> {
+        self.data.action.resource.as_deref()
+    }
+
+    /// Where it runs.
+    pub fn env(&self) -> Option<&str> {
+        self.data.action.env.as_deref()
+    }
+
     /// The args to run with: the approved ones, possibly edited by a reviewer.
     pub fn args(&self) -> &Value {
         &self.data.action.args
@@ -125,7 +145,9 @@ impl Permit {
         Utc::now() >= self.data.expires_at
     }
 
-    /// Records the action's outcome; the permit is used up.
+    /// Records the action's outcome; the permit is used up. Returns once the
+    /// record is queued: it is durable with the next flush, and
+    /// [`Gate::close`](super::Gate::close) waits for it (DESIGN §15).
     pub async fn complete(mut self, outcome: Outcome) -> Result<(), Error> {
         self.done = true;
         if self.is_expired() {
@@ -147,6 +169,27 @@ impl Permit {
         let mut record = self.record(Event::ActionCompleted);
         record.outcome = Some(if outcome.ok { "success" } else { "failure" }.to_owned());
         record.error = outcome.detail;
+        let gate = self.gate.clone();
+        gate.finish_request(self.data.request_id.as_deref()).await?;
+        gate.inner.audit.append_queued(vec![record]).await?;
+        Ok(())
+    }
+
+    /// Hands the action to a host that runs it where signoff cannot see the
+    /// result (a coding agent's own tool runner): records `action.completed`
+    /// with outcome `handed_over` and who runs it, and uses the permit up, so
+    /// the trail says neither "succeeded" nor "abandoned". An expired permit
+    /// is refused as [`Permit::complete`] refuses it.
+    pub async fn hand_over(mut self, host: &str) -> Result<(), Error> {
+        if self.is_expired() {
+            return self.complete(Outcome::success()).await;
+        }
+        self.done = true;
+        let mut record = self.record(Event::ActionCompleted);
+        record.outcome = Some("handed_over".to_owned());
+        record.reason = Some(format!(
+            "{host} runs the action; its result is not reported to signoff"
+        ));
         let gate = self.gate.clone();
         gate.finish_request(self.data.request_id.as_deref()).await?;
         gate.inner.audit.append(vec![record]).await?;

@@ -193,31 +193,8 @@ impl Rule {
     }
 
     pub(crate) fn check(&self, view: &ActionView<'_>, input: &Input<'_>) -> Check {
-        if let Some(p) = &self.actions
-            && !p.iter().any(|g| g.matches(view.name))
-        {
-            return Check::Miss(Miss::Action);
-        }
-        if let Some(p) = &self.resources {
-            match view.resource {
-                None => return Check::Miss(Miss::NoResource),
-                Some(r) if !p.iter().any(|g| g.matches(r)) => return Check::Miss(Miss::Resource),
-                _ => {}
-            }
-        }
-        if let Some(p) = &self.actors {
-            match view.actor.as_deref() {
-                None => return Check::Miss(Miss::NoActor),
-                Some(a) if !p.iter().any(|g| g.matches(a)) => return Check::Miss(Miss::Actor),
-                _ => {}
-            }
-        }
-        if let Some(list) = &self.env {
-            match view.env {
-                None => return Check::Miss(Miss::NoEnv),
-                Some(e) if !list.iter().any(|x| **x == *e) => return Check::Miss(Miss::Env),
-                _ => {}
-            }
+        if let Some(miss) = self.scope_miss(view) {
+            return Check::Miss(miss);
         }
         if let Some(cond) = &self.when {
             return match cond.eval(input) {
@@ -227,6 +204,38 @@ impl Rule {
             };
         }
         Check::Hit
+    }
+
+    /// Why the rule's matchers (`actions`, `resources`, `actors`, `env`)
+    /// miss the action, leaving its condition aside; `None` when they match.
+    fn scope_miss(&self, view: &ActionView<'_>) -> Option<Miss> {
+        if let Some(p) = &self.actions
+            && !p.iter().any(|g| g.matches(view.name))
+        {
+            return Some(Miss::Action);
+        }
+        if let Some(p) = &self.resources {
+            match view.resource {
+                None => return Some(Miss::NoResource),
+                Some(r) if !p.iter().any(|g| g.matches(r)) => return Some(Miss::Resource),
+                _ => {}
+            }
+        }
+        if let Some(p) = &self.actors {
+            match view.actor.as_deref() {
+                None => return Some(Miss::NoActor),
+                Some(a) if !p.iter().any(|g| g.matches(a)) => return Some(Miss::Actor),
+                _ => {}
+            }
+        }
+        if let Some(list) = &self.env {
+            match view.env {
+                None => return Some(Miss::NoEnv),
+                Some(e) if !list.iter().any(|x| **x == *e) => return Some(Miss::Env),
+                _ => {}
+            }
+        }
+        None
     }
 
     /// Whether a check result counts as a match: a condition error matches
@@ -511,6 +520,30 @@ impl Policy {
             errors,
             invalid: None,
         }
+    }
+
+    /// Whether `action` is denied whatever its args, context and time: a
+    /// deny rule without a condition matches it, or no allow or approve rule
+    /// could (none matches its name, actor, resource and env) and the default
+    /// is deny. An invalid action is denied outright. Used to leave such tools
+    /// out of what an agent is shown; calls are still decided by
+    /// [`Policy::evaluate`].
+    pub fn denies_outright(&self, action: &Action) -> bool {
+        let Ok(view) = action.view() else {
+            return true;
+        };
+        let mut could_pass = false;
+        for rule in self.inner.rules.iter() {
+            if rule.scope_miss(&view).is_some() {
+                continue;
+            }
+            match rule.effect {
+                Effect::Deny if rule.when.is_none() => return true,
+                Effect::Deny => {}
+                Effect::Allow | Effect::Approve => could_pass = true,
+            }
+        }
+        !could_pass && self.inner.default == Effect::Deny
     }
 
     fn now(&self, now: Option<DateTime<Utc>>) -> DateTime<Utc> {
