@@ -198,3 +198,14 @@ def run_child(script: str, *args: str) -> Dict[str, Any]:
 
 def action_ids(records: List[Dict[str, Any]], event: str = "policy.decided") -> List[str]:
     return [r["action_id"] for r in records if r["event"] == event]
+
+
+def settles_to_no_pending(gate: signoff.Gate, within: float = 5.0) -> bool:
+    """Whether the gate has no pending request within `within` seconds (a
+    request whose waiter gave up is cancelled in the background)."""
+    deadline = time.monotonic() + within
+    while gate.pending():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True

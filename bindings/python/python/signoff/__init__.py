@@ -36,8 +36,10 @@ from ._signoff import (
     __version__,
 )
 from ._signoff import Gate as _NativeGate
+from ._adapters import AdapterError
 
 __all__ = [
+    "AdapterError",
     "ApprovalRequest",
     "ApprovalTimeout",
     "Approver",
