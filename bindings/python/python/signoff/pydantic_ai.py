@@ -8,7 +8,8 @@
     agent = Agent(model, tools=[...], capabilities=[SignoffCapability(gate)])
 
 Blocking mode (the default) decides in ``before_tool_execute``, waiting
-within ``deadline`` seconds (and the run's own ``timeout=``): the tool runs
+within ``deadline`` seconds and four fifths of what is left of the run's own
+``timeout=``, so the adapter denies before the run is cancelled: the tool runs
 with the approved args and its outcome completes the permit; a refusal is
 ``ToolDenied`` with the reason, which the model reads.
 
@@ -105,8 +106,9 @@ class SignoffCapability(AbstractCapability[Any]):
                 # also when the app approved in Pydantic AI alone: signoff has not
                 raise ApprovalRequired(metadata=decision.payload)
         else:
+            # stop waiting before the run's own timeout does: it would cancel the run
             left = ctx.remaining_time()
-            decision = await self.core.decide_async(tool_call, deadline=left)
+            decision = await self.core.decide_async(tool_call, deadline=None if left is None else left * 0.8)
         if not isinstance(decision, Allowed):
             return self._refuse(decision)
         with self._lock:
