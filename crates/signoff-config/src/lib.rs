@@ -81,6 +81,13 @@ pub struct GateConfig {
     /// How `approver = "server"` agents and dispatchers behave (`[dispatch]`).
     #[serde(default)]
     pub dispatch: Option<DispatchSettings>,
+    /// Where `signoff serve` listens; agents reading the same file ignore it.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// The approval server's own settings (`[server]`: tokens, proxy,
+    /// limits), read by `signoff serve`; agents reading the same file ignore it.
+    #[serde(default)]
+    pub server: Option<toml::Table>,
     /// The file this configuration came from, for error messages.
     #[serde(skip)]
     pub source: String,

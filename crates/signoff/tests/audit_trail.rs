@@ -675,3 +675,58 @@ async fn sixty_four_concurrent_writers_produce_one_valid_chain_with_every_record
     assert_eq!(report.records, 3200);
     assert_eq!(report.streams.get(STREAM).map(|s| s.0), Some(3200));
 }
+
+#[tokio::test]
+async fn a_second_live_writer_of_a_jsonl_file_gets_a_stream_of_its_own() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("shared.jsonl");
+    let first = signoff::JsonlSink::open_with(&path, signoff::Durability::Group).unwrap();
+    // another process sharing the config opens the same file while the first is alive
+    let second = signoff::JsonlSink::open_with(&path, signoff::Durability::Group).unwrap();
+    let policy = signoff::Policy::from_toml_str("[policy]\ndefault = \"allow\"").unwrap();
+    let a = signoff::Gate::builder()
+        .policy(policy.clone())
+        .audit(first)
+        .build()
+        .unwrap();
+    let b = signoff::Gate::builder()
+        .policy(policy)
+        .audit(second)
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        for g in [&a, &b] {
+            let p = g
+                .require(signoff::Action::new("x.y").actor("agent:a"))
+                .await
+                .unwrap();
+            p.complete(signoff::Outcome::success()).await.unwrap();
+        }
+    }
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    let report = signoff::audit::verify_file(&path, None, None).unwrap();
+    assert_eq!(report.streams.len(), 2, "two chains, one per writer");
+    assert_eq!(report.records, 20);
+}
+
+#[tokio::test]
+async fn a_completion_is_written_soon_without_a_close() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("a.jsonl");
+    let sink = signoff::JsonlSink::open_with(&path, signoff::Durability::OsBuffered).unwrap();
+    let gate = signoff::Gate::builder()
+        .policy(signoff::Policy::from_toml_str("[policy]\ndefault = \"allow\"").unwrap())
+        .audit(sink)
+        .build()
+        .unwrap();
+    let p = gate
+        .require(signoff::Action::new("x.y").actor("agent:a"))
+        .await
+        .unwrap();
+    p.complete(signoff::Outcome::success()).await.unwrap();
+    // queued, not yet written with the decision; a short timer writes it
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"event\":\"action.completed\""), "{text}");
+}

@@ -30,7 +30,11 @@ impl JsonlSink {
         Self::open_with(path, Durability::Group)
     }
 
-    /// Opens the log with the given durability.
+    /// Opens the log with the given durability. The writer holds an
+    /// advisory lock on the file: when another live process already writes
+    /// it (an approval server and its agents sharing one config file), this
+    /// one appends a new stream of its own instead of continuing that
+    /// writer's chain (see [`JsonlSink::open_new_stream`]).
     pub fn open_with(path: impl AsRef<Path>, durability: Durability) -> Result<Self, AuditError> {
         let path = path.as_ref().to_path_buf();
         let shown = path.display().to_string();
@@ -41,6 +45,14 @@ impl JsonlSink {
             .create(true)
             .open(&path)
             .map_err(err)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                drop(file);
+                return Self::open_new_stream(path, durability);
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
+        }
         let head = recover_tail(&mut file, &shown)?;
         Ok(JsonlSink {
             path,
