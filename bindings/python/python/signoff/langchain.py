@@ -57,7 +57,7 @@ def resume_command(interrupts: Iterable[Interrupt]) -> Command[Any]:
     return Command(resume={i.id: True for i in interrupts if isinstance(i.value, dict) and "signoff" in i.value})
 
 
-class SignoffMiddleware(AgentMiddleware):  # type: ignore[type-arg]
+class SignoffMiddleware(AgentMiddleware):
     """Gates every tool call of a LangChain agent through a signoff gate.
 
     ``mode`` is ``"blocking"`` or ``"interrupt"`` (durable). ``prefix`` and

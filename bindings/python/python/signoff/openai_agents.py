@@ -46,6 +46,7 @@ import_framework("agents", "openai_agents", "openai-agents", "the OpenAI Agents 
 
 from agents import (  # noqa: E402
     FunctionTool,
+    Tool,
     RunContextWrapper,
     RunState,
     ToolGuardrailFunctionOutput,
@@ -114,7 +115,7 @@ class SignoffGuard:
         self._gated[tool.name] = gated
         return gated
 
-    def tools(self, tools: Iterable[FunctionTool]) -> List[FunctionTool]:
+    def tools(self, tools: Iterable[FunctionTool]) -> List[Tool]:
         """:meth:`tool` for each."""
         return [self.tool(t) for t in tools]
 
@@ -253,6 +254,6 @@ async def _run_reporting_errors(original: Callable[..., Any], ctx: ToolContext[A
             raise
 
     watcher = copy.copy(original)
-    watcher._invoke_tool_impl = watched
+    setattr(watcher, "_invoke_tool_impl", watched)
     value = await watcher(ctx, input)
     return (not failure), value, (failure[0] if failure else None)

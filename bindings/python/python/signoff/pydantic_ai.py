@@ -46,7 +46,7 @@ from pydantic_ai import RunContext  # noqa: E402
 from pydantic_ai.capabilities import AbstractCapability  # noqa: E402
 from pydantic_ai.exceptions import ApprovalRequired, SkipToolExecution  # noqa: E402
 from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart  # noqa: E402
-from pydantic_ai.tools import DeferredToolRequests, DeferredToolResults, ToolDefinition, ToolDenied  # noqa: E402
+from pydantic_ai.tools import DeferredToolRequests, DeferredToolResults, ToolApproved, ToolDefinition, ToolDenied  # noqa: E402
 
 __all__ = ["SignoffCapability"]
 
@@ -153,7 +153,7 @@ class SignoffCapability(AbstractCapability[Any]):
         Calls still pending are left out: resume once :meth:`pending` is
         empty. Never files a request or decides anything itself."""
         waiting = self.pending(requests)
-        approvals: Dict[str, Union[bool, ToolDenied]] = {}
+        approvals: Dict[str, Union[bool, ToolApproved, ToolDenied]] = {}
         for part in requests.approvals:
             if _request_id(requests, part.tool_call_id) is not None and part.tool_call_id not in waiting:
                 approvals[part.tool_call_id] = True
