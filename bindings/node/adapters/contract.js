@@ -40,6 +40,7 @@ function isMissing(err, pkg) {
 function label(err) {
   const code = err && typeof err.code === 'string' && err.code.startsWith('SIGNOFF_') ? err.code : null
   if (!code || code === 'SIGNOFF_ERROR') return 'error'
+  if (code === 'SIGNOFF_DENIED') return 'default' // denied without a rule: the policy's default
   return code.slice('SIGNOFF_'.length).toLowerCase().replace(/_/g, ' ')
 }
 
