@@ -69,7 +69,8 @@ async fn main() -> Result<(), Error> {
             for w in waiting {
                 w.await.map_err(|e| Error::Config(e.to_string()))??;
             }
-            Ok(())
+            // completions are queued: write them out before exiting
+            gate.close().await
         }
         "append" => {
             let mut workers = Vec::new();

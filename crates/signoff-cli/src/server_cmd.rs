@@ -73,7 +73,11 @@ pub fn serve(config: &Path) -> u8 {
             }
         };
         let built = match &channels {
-            Some(c) => gate_config.build_with(std::sync::Arc::clone(&c.approver)).await,
+            Some(c) => {
+                gate_config
+                    .build_with(std::sync::Arc::clone(&c.approver))
+                    .await
+            }
             None if gate_config.server_dispatched() => {
                 gate_config
                     .build_with(std::sync::Arc::new(signoff::Queue))
@@ -121,22 +125,28 @@ pub fn serve(config: &Path) -> u8 {
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or(listen);
-        println!(
+        let mut out = std::io::stdout();
+        let _ = writeln!(
+            out,
             "signoff serve: listening on http://{addr} (policy {})",
             gate.policy().digest()
         );
-        let _ = std::io::stdout().flush();
+        let _ = out.flush();
         let mut router = signoff_server::router(gate.clone(), server);
         if let Some(app) = channels.as_ref().and_then(|c| c.slack.as_ref()) {
             router = router.merge(app.routes(gate.clone()));
         }
+        // progress notes go to stderr; stdout carries only the listening line,
+        // and a closed stdout never stops the server
         if let Some(c) = &channels {
-            println!("signoff serve: channels {}", c.names.join(", "));
+            eprintln!("signoff serve: channels {}", c.names.join(", "));
         }
         if gate_config.server_dispatched() {
-            println!("signoff serve: dispatching pending requests from {}", gate.store().describe());
+            eprintln!(
+                "signoff serve: dispatching pending requests from {}",
+                gate.store().describe()
+            );
         }
-        let _ = std::io::stdout().flush();
         match signoff_server::serve_router(router, listener).await {
             Ok(()) => exit::OK,
             Err(e) => {

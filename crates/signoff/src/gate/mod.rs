@@ -848,11 +848,30 @@ impl Gate {
         approved_by: Vec<String>,
     ) -> Result<Permit, Error> {
         let action_id = req.action.id.clone().unwrap_or_default();
+        let from = req.status;
         let mut issued = req;
-        issued.status = RequestStatus::Issued;
-        issued.version += 1;
-        if !self.inner.store.update(&issued).await? {
-            return Err(Error::AlreadyIssued(action_id));
+        let mut rounds = 0;
+        loop {
+            issued.status = RequestStatus::Issued;
+            issued.version += 1;
+            if self.inner.store.update(&issued).await? {
+                break;
+            }
+            // someone else changed it (a refreshed post, another issuer): re-read
+            rounds += 1;
+            let Some(now) = self.inner.store.get(&issued.id).await? else {
+                return Err(Error::NotFound(issued.id));
+            };
+            if now.status != from {
+                return Err(Error::AlreadyIssued(action_id));
+            }
+            if rounds >= 32 {
+                return Err(Error::Store(StoreError::new(
+                    self.inner.store.describe(),
+                    "too many concurrent updates",
+                )));
+            }
+            issued = now;
         }
         self.inner.audit.append(vec![record]).await?;
         Ok(self.permit(
