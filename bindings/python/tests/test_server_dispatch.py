@@ -158,6 +158,14 @@ timeout_ms = 1000
 [slack.users]
 U1 = "user:carol@example.com"
 U2 = "user:dan@example.com"
+
+[teams]
+webhook_url_env = "SIGNOFF_TEST_TEAMS_URL"
+page_url = "http://127.0.0.1:{port}"
+
+[routes]
+to = {{ export = ["slack", "teams"] }}
+fallback = ["slack"]
 """
     )
     return cfg
@@ -166,9 +174,15 @@ U2 = "user:dan@example.com"
 @pytest.fixture()
 def world(tmp_path: pathlib.Path) -> Iterator[Dict[str, Any]]:
     slack = FakeSlack()
+    teams = FakeSlack()  # records the Workflows webhook's cards the same way
     port = free_port()
     cfg = write_config(tmp_path, slack.url, port)
-    env = dict(os.environ, SIGNOFF_TEST_SLACK_TOKEN="xoxb-test", SIGNOFF_TEST_SLACK_SECRET=SECRET)
+    env = dict(
+        os.environ,
+        SIGNOFF_TEST_SLACK_TOKEN="xoxb-test",
+        SIGNOFF_TEST_SLACK_SECRET=SECRET,
+        SIGNOFF_TEST_TEAMS_URL=teams.url + "/workflows/card",
+    )
     os.environ["SIGNOFF_TEST_SLACK_TOKEN"] = "xoxb-test"
     os.environ["SIGNOFF_TEST_SLACK_SECRET"] = SECRET
     server = subprocess.Popen(
@@ -191,7 +205,7 @@ def world(tmp_path: pathlib.Path) -> Iterator[Dict[str, Any]]:
     # the dispatcher beats within a second of starting
     time.sleep(1.2)
     try:
-        yield {"slack": slack, "cfg": cfg, "url": url, "server": server, "dir": tmp_path}
+        yield {"slack": slack, "teams": teams, "cfg": cfg, "url": url, "server": server, "dir": tmp_path}
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -267,6 +281,16 @@ def test_a_dispatched_request_is_posted_once_approved_by_a_signed_click_and_upda
     assert "approved" in json.dumps(last).lower()
     assert len(world["slack"].of("chat.postMessage")) == 1
     assert updates[0]["ts"] == "1700000000.000001"
+    # the same request reached Teams, once, as a card whose links open this
+    # server's page for that request
+    cards = world["teams"].wait("card", 1)
+    assert len(cards) == 1
+    request_id = value.split("|")[0]
+    page = f"{world['url']}/requests/{request_id}"
+    assert page in json.dumps(cards[0]), cards[0]
+    assert cards[0]["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
+    with urllib.request.urlopen(page, timeout=5) as r:
+        assert r.status == 200  # the page (its login form until signed in)
 
 
 def test_a_request_that_expires_in_the_agent_shows_it_expired(world: Dict[str, Any]) -> None:
