@@ -197,3 +197,20 @@ def test_the_middleware_refuses_bad_options(env: Env) -> None:
         SignoffMiddleware(env.gate, mode="sometimes")
     with pytest.raises(ValueError, match="on_deny"):
         SignoffMiddleware(env.gate, on_deny="ignore")
+
+
+def test_interrupt_mode_works_under_ainvoke(env: Env) -> None:
+    graph = agent(env, DELETE, READ, mode="interrupt", checkpointer=InMemorySaver())
+    cfg: Dict[str, Any] = {"configurable": {"thread_id": "t-a"}}
+
+    async def main() -> Dict[str, Any]:
+        out = await graph.ainvoke({"messages": [("user", "clean up")]}, cfg)
+        (paused,) = out["__interrupt__"]
+        env.gate.vote(paused.value["signoff"]["request_id"], "user:carol@example.com", "approve")
+        done = await graph.ainvoke(resume_command(out["__interrupt__"]), cfg)
+        return tool_messages(done["messages"])
+
+    seen = asyncio.run(main())
+    assert seen == {"call_1": ("success", "deleted /data/x"), "call_2": ("success", "contents of /data/y")}
+    assert sorted(runs(env.dir / "ran")) == [("delete_file", "/data/x"), ("read_file", "/data/y")]
+    assert len(env.events("approval.requested")) == 1
