@@ -109,18 +109,29 @@ function unused(permit, why) {
   if (permit) permit.complete({ ok: false, detail: `not run: ${why}` }).catch(() => {})
 }
 
+const NOT_YET = Symbol('not yet')
+const notYet = Promise.resolve(NOT_YET)
+
 /**
  * Resolves to `promise`'s value, or rejects with a TimeoutError after `ms`
  * (or when `signal` aborts). A permit that arrives too late is completed as
- * not run.
+ * not run. An answer that is already there (an allow on the in-process
+ * path) needs no timer.
  */
-function within(promise, ms, signal, what) {
-  let timer
-  let onAbort
+async function within(promise, ms, signal, what) {
   const late = (value) => {
     if (value && value.permit) unused(value.permit, 'it arrived after the adapter gave up waiting')
     else if (value && typeof value.complete === 'function') unused(value, 'it arrived after the adapter gave up waiting')
   }
+  const aborted = () => new CancelledError('the host aborted the call', { code: 'SIGNOFF_CANCELLED', reason: 'the host aborted the call' })
+  if (signal && signal.aborted) {
+    promise.then(late, () => {})
+    throw aborted()
+  }
+  const first = await Promise.race([promise, notYet])
+  if (first !== NOT_YET) return first
+  let timer
+  let onAbort
   const bounded = new Promise((resolve, reject) => {
     timer = setTimeout(() => {
       promise.then(late, () => {})
@@ -129,17 +140,18 @@ function within(promise, ms, signal, what) {
     if (signal) {
       onAbort = () => {
         promise.then(late, () => {})
-        reject(new CancelledError('the host aborted the call', { code: 'SIGNOFF_CANCELLED', reason: 'the host aborted the call' }))
+        reject(aborted())
       }
-      if (signal.aborted) onAbort()
-      else signal.addEventListener('abort', onAbort, { once: true })
+      signal.addEventListener('abort', onAbort, { once: true })
     }
     promise.then(resolve, reject)
   })
-  return bounded.finally(() => {
+  try {
+    return await bounded
+  } finally {
     clearTimeout(timer)
     if (signal && onAbort) signal.removeEventListener('abort', onAbort)
-  })
+  }
 }
 
 function errorDetail(err) {
@@ -234,7 +246,15 @@ class Guard {
         const permit = await within(this.gate.require(action), timeoutMs, call.signal, `tool \`${call.tool}\``)
         return { permit, action }
       }
-      const out = await within(this.gate.submit(action), timeoutMs, call.signal, `tool \`${call.tool}\``)
+      // what the policy says needs no reviewer goes the direct way (no thread hop on an in-process gate)
+      let direct = false
+      try {
+        direct = this.gate.evaluate(action).effect !== 'approve'
+      } catch {
+        direct = false
+      }
+      const pending = direct ? this.gate.require(action).then((permit) => ({ permit })) : this.gate.submit(action)
+      const out = await within(pending, timeoutMs, call.signal, `tool \`${call.tool}\``)
       return out.permit ? { permit: out.permit, action } : { pending: out.pending, action }
     } catch (err) {
       return { denied: err, action }
