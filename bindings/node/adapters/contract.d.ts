@@ -21,7 +21,7 @@ export interface AdapterOptions<Info = unknown> {
   context?: { [key: string]: Json } | ((info: Info) => { [key: string]: Json } | null | undefined)
   /**
    * The longest any decision may take, waits for reviewers included
-   * (default 10 minutes); past it the call is denied. Keep it below the
+   * (default 5 minutes); past it the call is denied. Keep it below the
    * host's own tool timeout.
    */
   timeoutMs?: number

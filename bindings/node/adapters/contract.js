@@ -12,7 +12,7 @@ const signoff = require('../index.js')
 const { Gate, SignoffError, DeniedError, TimeoutError, CancelledError, toJson } = signoff
 
 /** How long a blocking wait may last when `timeoutMs` is not given. */
-const DEFAULT_TIMEOUT_MS = 10 * 60 * 1000
+const DEFAULT_TIMEOUT_MS = 5 * 60 * 1000 // as the Python adapters' `deadline`
 /** Decisions handed from one hook to the next (say `toolApproval` to `execute`) that nobody took. */
 const MAX_HANDOFFS = 1024
 
