@@ -199,6 +199,7 @@ def test_guard_requires_runs_with_approved_args_and_completes(policy: signoff.Po
 
     with pytest.raises(RuntimeError):
         failing("select 1")
+    gate.close()  # completions are queued; close writes them (DESIGN §15)
     completed = [json.loads(l) for l in trail.read_text().splitlines() if '"action.completed"' in l]
     assert completed[-1]["outcome"] == "failure"
     assert "connection reset" in completed[-1]["error"]
@@ -267,6 +268,7 @@ def test_a_python_audit_sink_receives_chained_lines_and_failures_fail_closed(pol
     sink = FileSink()
     gate = signoff.Gate(policy, audit=sink)
     gate.require("db.query", actor="agent:bot").complete()
+    gate.close()  # a completion is queued; close writes it (DESIGN §15)
     assert [json.loads(l)["event"] for l in sink.lines] == ["policy.decided", "action.completed"]
     path = tmp_path / "from-sink.jsonl"
     path.write_text("".join(l + "\n" for l in sink.lines))
