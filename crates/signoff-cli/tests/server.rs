@@ -228,6 +228,7 @@ async fn audit_verify_reads_a_sqlite_trail() {
             .unwrap();
         permit.complete(signoff::Outcome::success()).await.unwrap();
     }
+    gate.close().await.unwrap(); // completions are queued (DESIGN §15)
     let target = format!("sqlite:{}", db.display());
     let ok = Command::new(BIN)
         .args(["audit", "verify", &target])
@@ -239,7 +240,8 @@ async fn audit_verify_reads_a_sqlite_trail() {
         "{}",
         String::from_utf8_lossy(&ok.stdout)
     );
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("9 records"));
+    // one decision record per action (DESIGN §15): 3 × (decided, completed)
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("6 records"));
     signoff_sqlite::tamper_for_tests(&db, 5, "agent:bot", "agent:evil").unwrap();
     let bad = Command::new(BIN)
         .args(["audit", "verify", &target])
