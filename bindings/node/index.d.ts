@@ -190,6 +190,8 @@ export declare class Gate {
   require(action: Action): Promise<Permit>
   submit(action: Action): Promise<{ permit: Permit; pending?: undefined } | { pending: string; permit?: undefined }>
   resume(requestId: string): Promise<Permit>
+  /** Cancels a pending request; its waiters reject with `SIGNOFF_CANCELLED`. */
+  cancel(requestId: string, reason?: string): Promise<void>
   vote(requestId: string, vote: Vote): Promise<Status>
   pending(): Promise<ApprovalRequest[]>
   request(requestId: string): Promise<ApprovalRequest>

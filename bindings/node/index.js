@@ -473,8 +473,17 @@ class Gate {
   }
   /** Decides at once: `{ permit }` or `{ pending: requestId }`; denial throws. */
   async submit(action) {
-    const out = await call(this._native.submit(actionJson(action)))
+    const json = actionJson(action)
+    if (this._inline) {
+      const out = sync(() => this._native.submitNow(json))
+      return typeof out === 'string' ? { pending: out } : { permit: new Permit(out, true) }
+    }
+    const out = await call(this._native.submit(json))
     return typeof out === 'string' ? { pending: out } : { permit: new Permit(out) }
+  }
+  /** Cancels a pending request (its waiters reject with `SIGNOFF_CANCELLED`). */
+  cancel(requestId, reason = 'cancelled by the caller') {
+    return call(this._native.cancel(requestId, String(reason)))
   }
   /** Waits for a submitted request's resolution. */
   async resume(requestId) {

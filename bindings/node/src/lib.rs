@@ -476,7 +476,9 @@ impl NativeGate {
                     "give redactKeyFile or redactKeyEnv, not both".into(),
                 ));
             }
-            (Some(path), None) => b = b.redaction_key(RedactionKey::from_file(path).map_err(config)?),
+            (Some(path), None) => {
+                b = b.redaction_key(RedactionKey::from_file(path).map_err(config)?)
+            }
             (None, Some(var)) => b = b.redaction_key(RedactionKey::from_env(var).map_err(config)?),
             (None, None) => {}
         }
@@ -489,15 +491,16 @@ impl NativeGate {
     #[napi(factory)]
     pub fn from_config(path: String) -> napi::Result<Self> {
         let config = |m: String| raise(json!({"code": "SIGNOFF_CONFIG", "message": m}));
-        let file = signoff_config::GateConfig::from_file(&path).map_err(|e| config(e.to_string()))?;
-        let gate = napi::bindgen_prelude::block_on(async move { file.build().await }).map_err(|e| {
-            match e {
+        let file =
+            signoff_config::GateConfig::from_file(&path).map_err(|e| config(e.to_string()))?;
+        let gate = napi::bindgen_prelude::block_on(async move { file.build().await }).map_err(
+            |e| match e {
                 signoff_config::ConfigError::Backend(m) => {
                     raise(json!({"code": "SIGNOFF_STORE", "message": m}))
                 }
                 other => config(other.to_string()),
-            }
-        })?;
+            },
+        )?;
         Ok(NativeGate { gate })
     }
 
@@ -606,17 +609,25 @@ impl NativeGate {
             .map_err(core_err)
     }
 
-    /// Cancels every pending request (their waiters reject with
-    /// `SIGNOFF_CANCELLED`) and writes out the audit trail.
+    /// Cancels the requests this gate's own calls wait on (their waiters
+    /// reject with `SIGNOFF_CANCELLED`; other processes' requests and those
+    /// left for a later `resume` are untouched) and writes out the trail.
     #[napi]
     pub async fn close(&self) -> napi::Result<()> {
-        for r in self.gate.pending().await.map_err(core_err)? {
-            self.gate
-                .cancel(&r.id, "the gate was closed")
-                .await
-                .map_err(core_err)?;
-        }
+        self.gate
+            .cancel_waiting("the gate was closed")
+            .await
+            .map_err(core_err)?;
         self.gate.close().await.map_err(core_err)
+    }
+
+    /// Cancels one pending request (an adapter that gave up waiting).
+    #[napi]
+    pub async fn cancel(&self, request_id: String, reason: String) -> napi::Result<()> {
+        self.gate
+            .cancel(&request_id, &reason)
+            .await
+            .map_err(core_err)
     }
 }
 

@@ -577,3 +577,46 @@ async fn gate_defaults_fill_unset_fields_and_a_missing_actor_says_where_to_set_o
     let bad = Gate::builder().policy(policy()).actor("robot:x").build();
     assert!(matches!(bad, Err(Error::Config(_))));
 }
+
+#[tokio::test]
+async fn an_approver_failing_after_submit_cancels_the_request_at_once() {
+    let gate = Gate::builder()
+        .policy(policy())
+        .approver(signoff::testkit::FailingApprover)
+        .build()
+        .unwrap();
+    let id = pending(&gate, export()).await;
+    let err = tokio::time::timeout(Duration::from_secs(5), gate.resume(&id))
+        .await
+        .expect("not left to time out")
+        .unwrap_err();
+    assert!(matches!(err, Error::Approver { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn cancel_waiting_cancels_only_this_gates_waits() {
+    let store = Arc::new(MemoryStore::new());
+    let make = || {
+        Gate::builder()
+            .policy(policy())
+            .approver(SilentApprover)
+            .store_arc(store.clone())
+            .build()
+            .unwrap()
+    };
+    let (mine, other) = (make(), make());
+    let left = pending(&other, export().id("left-for-resume")).await;
+    let waiter = {
+        let mine = mine.clone();
+        tokio::spawn(async move { mine.require(export().id("waited")).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    mine.cancel_waiting("the gate was closed").await.unwrap();
+    let err = waiter.await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::Cancelled { .. }), "{err}");
+    assert_eq!(
+        store_get(&other, &left).await,
+        RequestStatus::Pending,
+        "another gate's request stays"
+    );
+}

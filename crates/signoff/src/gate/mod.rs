@@ -95,6 +95,40 @@ pub(crate) struct GateInner {
     decided: [std::sync::atomic::AtomicU64; 3],
     redaction_key: RedactionKey,
     defaults: Defaults,
+    /// The requests this gate's own `require`/`resume` calls wait on, and
+    /// how many wait on each.
+    waiting: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+/// Counts a waiter on a request for as long as it lives.
+struct Waiting<'a> {
+    gate: &'a Gate,
+    id: String,
+}
+
+impl<'a> Waiting<'a> {
+    fn new(gate: &'a Gate, id: &str) -> Self {
+        if let Ok(mut w) = gate.inner.waiting.lock() {
+            *w.entry(id.to_owned()).or_default() += 1;
+        }
+        Waiting {
+            gate,
+            id: id.to_owned(),
+        }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut w) = self.gate.inner.waiting.lock()
+            && let Some(n) = w.get_mut(&self.id)
+        {
+            *n -= 1;
+            if *n == 0 {
+                w.remove(&self.id);
+            }
+        }
+    }
 }
 
 /// What every action without its own value takes (DESIGN §9).
@@ -303,6 +337,7 @@ impl GateBuilder {
                 decided: Default::default(),
                 redaction_key: self.redaction_key.unwrap_or_else(RedactionKey::random),
                 defaults,
+                waiting: std::sync::Mutex::default(),
             }),
         })
     }
@@ -480,7 +515,24 @@ impl Gate {
     pub async fn submit(&self, action: Action) -> Result<Submission, Error> {
         match self.start(action).await? {
             Started::Permit(p) => Ok(Submission::Permitted(p)),
-            Started::Pending(request_id, _) => Ok(Submission::Pending { request_id }),
+            Started::Pending(request_id, approver) => {
+                // nobody waits here: an approver that fails must still cancel
+                // the request at once (fail closed, fast)
+                if let Some(task) = approver {
+                    let (gate, id) = (self.clone(), request_id.clone());
+                    tokio::spawn(async move {
+                        let failure = match task.await {
+                            Ok(Ok(())) => return,
+                            Ok(Err(e)) => e.0,
+                            Err(e) => format!("approver task failed: {e}"),
+                        };
+                        let _ = gate
+                            .cancel(&id, &format!("{APPROVER_FAILED}{failure}"))
+                            .await;
+                    });
+                }
+                Ok(Submission::Pending { request_id })
+            }
         }
     }
 
@@ -569,6 +621,21 @@ impl Gate {
         r.outcome = Some(reason.to_owned());
         r.reason = Some(message.to_owned());
         Ok(self.inner.audit.append(vec![r]).await?)
+    }
+
+    /// Cancels the requests this gate's own `require`/`resume` calls are
+    /// waiting on (their waiters get [`Error::Cancelled`] with `reason`),
+    /// and no other: requests of other processes sharing the store, or
+    /// left pending for a later `resume`, stay as they are.
+    pub async fn cancel_waiting(&self, reason: &str) -> Result<(), Error> {
+        let ids: Vec<String> = match self.inner.waiting.lock() {
+            Ok(w) => w.keys().cloned().collect(),
+            Err(_) => Vec::new(),
+        };
+        for id in ids {
+            self.cancel(&id, reason).await?;
+        }
+        Ok(())
     }
 
     /// Writes out every audit record sealed so far.
@@ -919,6 +986,7 @@ impl Gate {
         request_id: &str,
         mut approver: Option<JoinHandle<Result<(), ApproverError>>>,
     ) -> Result<Permit, Error> {
+        let _waiting = Waiting::new(self, request_id);
         let mut guard = CancelOnDrop {
             gate: self.clone(),
             request_id: Some(request_id.to_owned()),
