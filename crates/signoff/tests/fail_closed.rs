@@ -292,15 +292,7 @@ async fn an_action_id_reused_for_another_action_is_refused_and_audited() {
 #[tokio::test]
 async fn one_approval_yields_one_permit_even_across_gates_sharing_a_store() {
     let store = Arc::new(MemoryStore::new());
-    let make = || {
-        Gate::builder()
-            .policy(policy())
-            .approver(SilentApprover)
-            .store_arc(store.clone())
-            .build()
-            .unwrap()
-    };
-    let (a, b) = (make(), make());
+    let (a, b) = (on_store(&store), on_store(&store));
     let id = pending(&a, export().id("once")).await;
     a.vote(&id, Vote::approve("user:carol@example.com"))
         .await
@@ -314,6 +306,16 @@ async fn one_approval_yields_one_permit_even_across_gates_sharing_a_store() {
     assert_eq!(permits.iter().filter(|p| **p).count(), 1, "{permits:?}");
     let stored = store_get(&a, &id).await;
     assert_eq!(stored, RequestStatus::Issued);
+}
+
+/// A gate on `store`, as another process sharing it would have.
+fn on_store(store: &Arc<MemoryStore>) -> Gate {
+    Gate::builder()
+        .policy(policy())
+        .approver(SilentApprover)
+        .store_arc(store.clone())
+        .build()
+        .unwrap()
 }
 
 async fn store_get(gate: &Gate, id: &str) -> RequestStatus {
@@ -596,15 +598,7 @@ async fn an_approver_failing_after_submit_cancels_the_request_at_once() {
 #[tokio::test]
 async fn cancel_waiting_cancels_only_this_gates_waits() {
     let store = Arc::new(MemoryStore::new());
-    let make = || {
-        Gate::builder()
-            .policy(policy())
-            .approver(SilentApprover)
-            .store_arc(store.clone())
-            .build()
-            .unwrap()
-    };
-    let (mine, other) = (make(), make());
+    let (mine, other) = (on_store(&store), on_store(&store));
     let left = pending(&other, export().id("left-for-resume")).await;
     let waiter = {
         let mine = mine.clone();

@@ -170,6 +170,21 @@ impl AuditLog {
     /// Appends `records` to every sink and returns once they are durable in
     /// each sink's mode. Any failure fails: the caller must not proceed.
     pub async fn append(&self, records: Vec<AuditRecord>) -> Result<(), AuditError> {
+        self.append_with(records, true).await
+    }
+
+    /// Appends `records` and returns once they are queued in every chain,
+    /// without waiting for them to be durable: they are written by the
+    /// running flusher (or with the next write, within a few milliseconds,
+    /// for sinks that write at once), and [`AuditLog::flush`] waits for
+    /// them. For records whose loss in a crash loses no promise (an
+    /// action's outcome, DESIGN §15), never for decisions. Any failure
+    /// still fails.
+    pub async fn append_queued(&self, records: Vec<AuditRecord>) -> Result<(), AuditError> {
+        self.append_with(records, false).await
+    }
+
+    async fn append_with(&self, records: Vec<AuditRecord>, wait: bool) -> Result<(), AuditError> {
         let n = self.writers.len();
         let mut records = Some(records);
         for (i, w) in self.writers.iter().enumerate() {
@@ -181,40 +196,15 @@ impl AuditLog {
                 records.clone().unwrap_or_default()
             };
             let ticket = w.seal(batch)?;
-            w.wait_durable(ticket).await?;
-        }
-        Ok(())
-    }
-
-    /// Appends `records` and returns once they are queued in every chain,
-    /// without waiting for them to be durable: they are written by the
-    /// running flusher (or right here for sinks that write at once), and
-    /// [`AuditLog::flush`] waits for them. For records whose loss in a crash
-    /// loses no promise (an action's outcome, DESIGN §15), never for
-    /// decisions. Any failure still fails.
-    pub async fn append_queued(&self, records: Vec<AuditRecord>) -> Result<(), AuditError> {
-        let n = self.writers.len();
-        let mut records = Some(records);
-        for (i, w) in self.writers.iter().enumerate() {
-            w.ensure_init().await?;
-            let batch = if i + 1 == n {
-                records.take().unwrap_or_default()
-            } else {
-                records.clone().unwrap_or_default()
-            };
-            let ticket = w.seal(batch)?;
-            if w.durable.load(Ordering::Acquire) >= ticket {
-                continue;
-            }
-            if w.sink.writes_at_once() {
-                // rides along with the next write; written within a few
-                // milliseconds in any case
-                w.defer_write();
-                continue;
-            }
-            if w.kick().is_err() {
-                // no runtime to write it later: write it now
+            if wait {
                 w.wait_durable(ticket).await?;
+            } else if w.durable.load(Ordering::Acquire) < ticket {
+                if w.sink.writes_at_once() {
+                    w.defer_write();
+                } else if w.kick().is_err() {
+                    // no runtime to write it later: write it now
+                    w.wait_durable(ticket).await?;
+                }
             }
         }
         Ok(())
