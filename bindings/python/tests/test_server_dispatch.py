@@ -332,3 +332,35 @@ def test_without_a_dispatcher_the_agent_fails_at_once_naming_the_store(tmp_path:
     # allowed actions need no dispatcher, and take the identity from the file
     permit = gate.require("fs.read")
     permit.complete()
+
+
+def test_7_refused_votes_are_audited_and_the_page_cannot_be_framed(world: Dict[str, Any]) -> None:
+    """Issue 11 item 7 and the page headers, through a real `signoff serve`."""
+    gate = signoff.Gate.from_config(world["cfg"])
+    rid = gate.submit("db.export", args={"rows": 5})
+    assert isinstance(rid, signoff.Pending)
+    url = f"{world['url']}/v1/requests/{rid.request_id}/votes"
+
+    def post(body: bytes, headers: Dict[str, str]) -> int:
+        req = urllib.request.Request(url, data=body, headers={"content-type": "application/json", **headers})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as e:
+            return int(e.code)
+
+    vote = json.dumps({"verdict": "approve"}).encode()
+    assert post(vote, {}) == 401
+    assert post(vote, {"authorization": "Bearer guessed-token-123"}) == 401
+    assert post(b'["approve"]', {"authorization": "Bearer guessed-token-123"}) == 401
+    with urllib.request.urlopen(world["url"] + "/", timeout=5) as page:
+        assert page.headers["X-Frame-Options"] == "DENY"
+        assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+        assert page.headers["X-Content-Type-Options"] == "nosniff"
+    world["server"].terminate()
+    world["server"].wait(timeout=10)
+    trail = (world["dir"] / "audit.jsonl").read_text()
+    refused = [json.loads(l) for l in trail.splitlines() if '"approval.vote_rejected"' in l]
+    outcomes = {r.get("outcome") for r in refused}
+    assert {"unauthenticated", "bad_token"} <= outcomes, outcomes
+    assert "guessed-token-123" not in trail
