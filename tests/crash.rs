@@ -98,8 +98,9 @@ fn crash_twenty_times(audit: &str, read: impl Fn(&Path) -> (Vec<AuditRecord>, u6
         missing.len(),
         &missing[..missing.len().min(3)]
     );
+    // about 1,500 to 2,500 decisions per run, two records each (DESIGN §15)
     assert!(
-        verified >= 100_000,
+        verified >= 60_000,
         "only {verified} records written across the 20 kills"
     );
     eprintln!(

@@ -195,7 +195,9 @@ async fn a_tampered_sqlite_trail_fails_verification_at_the_seq() {
             .await
             .unwrap();
     }
-    assert_eq!(verify(&path, None, None).unwrap().records, 15);
+    g.close().await.unwrap(); // completions are queued (DESIGN §15)
+    // one decision record per action (DESIGN §15): 5 × (decided, completed)
+    assert_eq!(verify(&path, None, None).unwrap().records, 10);
     signoff_sqlite::tamper_for_tests(&path, 7, "agent:bot", "agent:evil").unwrap();
     let failure = verify(&path, None, None).unwrap_err();
     assert_eq!(failure.seq, Some(7), "{failure}");
