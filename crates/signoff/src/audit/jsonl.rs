@@ -46,12 +46,13 @@ impl JsonlSink {
             .open(&path)
             .map_err(err)?;
         match file.try_lock() {
-            Ok(()) => {}
+            // held for the sink's life; a file system without advisory locks
+            // (some network mounts) cannot tell, and is written as before
+            Ok(()) | Err(std::fs::TryLockError::Error(_)) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 drop(file);
                 return Self::open_new_stream(path, durability);
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
         }
         let head = recover_tail(&mut file, &shown)?;
         Ok(JsonlSink {
