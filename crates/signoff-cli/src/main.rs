@@ -1,13 +1,16 @@
 //! The `signoff` command line: check and explain policies, verify and show
 //! audit trails, and run the demo.
 
+mod adapters_cmd;
 mod audit_cmd;
 mod demo;
 mod policy_cmd;
 mod server_cmd;
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -78,6 +81,46 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Gate an MCP server: every `tools/call` is decided as `mcp.<NAME>.<tool>`.
+    ///
+    /// stdio: `signoff mcp-proxy --config GATE.toml --name NAME -- CMD ARGS...`;
+    /// Streamable HTTP: `--listen 127.0.0.1:PORT --upstream URL`.
+    McpProxy {
+        /// The gate config file.
+        #[arg(long, env = "SIGNOFF_CONFIG")]
+        config: PathBuf,
+        /// The server's name in action names (`mcp.<NAME>.<tool>`).
+        #[arg(long)]
+        name: String,
+        /// Deny (and withdraw) a call still waiting for reviewers after this long.
+        #[arg(long, value_parser = adapters_cmd::duration, default_value = "50s")]
+        max_wait: Duration,
+        /// How often a waiting call with a progressToken gets a progress notification.
+        #[arg(long, value_parser = adapters_cmd::duration, default_value = "5s")]
+        progress_every: Duration,
+        /// Leave the tools the policy denies outright out of `tools/list`.
+        #[arg(long)]
+        hide_denied: bool,
+        /// Serve Streamable HTTP on this address (with `--upstream`).
+        #[arg(long, requires = "upstream")]
+        listen: Option<String>,
+        /// The Streamable HTTP server to gate (with `--listen`).
+        #[arg(long, requires = "listen")]
+        upstream: Option<String>,
+        /// The stdio server's command and arguments, after `--`.
+        #[arg(last = true)]
+        command: Vec<OsString>,
+    },
+    /// Command hooks of coding agents: `hook claude-code`.
+    Hook {
+        #[command(subcommand)]
+        command: HookCommand,
+    },
+    /// Register signoff with a host: `install claude-code`.
+    Install {
+        #[command(subcommand)]
+        command: InstallCommand,
+    },
     /// Run a scripted agent against the embedded example policy, then print
     /// and verify its audit trail. Needs no terminal, network or input.
     Demo {
@@ -87,6 +130,47 @@ enum Command {
         /// Ask on this terminal instead of using scripted reviewers.
         #[arg(long)]
         interactive: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum HookCommand {
+    /// The Claude Code `PreToolUse` hook: reads the call on stdin, allows
+    /// (exit 0, one JSON object) or denies (exit 2, the reason on stderr).
+    ClaudeCode {
+        /// The gate config file.
+        #[arg(long, env = "SIGNOFF_CONFIG")]
+        config: Option<PathBuf>,
+        /// Deny (and withdraw) a call still waiting after this long from the
+        /// hook's start; keep it below the hook's `timeout`.
+        #[arg(long, value_parser = adapters_cmd::duration, default_value = "50s")]
+        max_wait: Duration,
+    },
+}
+
+#[derive(Subcommand)]
+enum InstallCommand {
+    /// Add the hook to Claude Code's settings (`.claude/settings.json`, or the
+    /// user's with `--user`), keeping everything else in the file.
+    ClaudeCode {
+        /// The gate config file the hook builds its gate from.
+        #[arg(long, env = "SIGNOFF_CONFIG")]
+        config: PathBuf,
+        /// Which tools the hook sees (a Claude Code matcher).
+        #[arg(long, default_value = "*")]
+        matcher: String,
+        /// The hook's timeout in seconds; its --max-wait is set below it.
+        #[arg(long, default_value_t = signoff_hooks::install::DEFAULT_TIMEOUT)]
+        timeout: u64,
+        /// This project's `.claude/settings.json` (the default).
+        #[arg(long, conflicts_with_all = ["user", "settings"])]
+        project: bool,
+        /// The user's settings (`$CLAUDE_CONFIG_DIR` or `~/.claude`).
+        #[arg(long, conflicts_with = "settings")]
+        user: bool,
+        /// This settings file.
+        #[arg(long)]
+        settings: Option<PathBuf>,
     },
 }
 
@@ -157,6 +241,8 @@ pub(crate) mod exit {
 }
 
 fn main() -> ExitCode {
+    // the Claude Code hook's deadline counts from here
+    let started = std::time::Instant::now();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -205,6 +291,39 @@ fn main() -> ExitCode {
         Command::Token {
             command: TokenCommand::Hash,
         } => server_cmd::token_hash(),
+        Command::McpProxy {
+            config,
+            name,
+            max_wait,
+            progress_every,
+            hide_denied,
+            listen,
+            upstream,
+            command,
+        } => adapters_cmd::mcp_proxy(adapters_cmd::McpProxyArgs {
+            config,
+            name,
+            max_wait,
+            progress_every,
+            hide_denied,
+            listen,
+            upstream,
+            command,
+        }),
+        Command::Hook {
+            command: HookCommand::ClaudeCode { config, max_wait },
+        } => adapters_cmd::hook_claude_code(config, max_wait, started),
+        Command::Install {
+            command:
+                InstallCommand::ClaudeCode {
+                    config,
+                    matcher,
+                    timeout,
+                    project: _,
+                    user,
+                    settings,
+                },
+        } => adapters_cmd::install_claude_code(&config, matcher, timeout, user, settings),
     };
     ExitCode::from(code)
 }

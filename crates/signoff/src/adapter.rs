@@ -53,8 +53,8 @@ fn push_part(out: &mut String, part: &str) {
 
 /// What the model sees when `err` keeps a call from running:
 /// `signoff: denied (rule <id>): <reason>`. Where no rule decided, the
-/// parenthesis says what did (`policy default`, `timeout`, `cancelled`,
-/// `approver`, `invalid action`, `error`).
+/// parenthesis says what did: `default` (the policy's default), `timeout`,
+/// `cancelled`, `approver`, `invalid action`, `store`, `audit`, `error`.
 pub fn denial_text(err: &Error) -> String {
     match err {
         Error::Denied(d) => {
@@ -99,6 +99,8 @@ pub fn denial_text(err: &Error) -> String {
             "signoff: denied (approver): approval request {request_id} could not be presented: {message}"
         ),
         Error::InvalidAction(e) => format!("signoff: denied (invalid action): {e}"),
+        Error::Store(e) => format!("signoff: denied (store): {e}"),
+        Error::Audit(e) => format!("signoff: denied (audit): {e}"),
         other => format!("signoff: denied (error): {other}"),
     }
 }
@@ -116,10 +118,10 @@ pub fn deadline_text(rules: &[String], request_id: Option<&str>, waited: Duratio
     }
 }
 
-/// `rule a, b`, or `policy default` when no rule decided.
+/// `rule a, b`, or `default` when no rule decided.
 fn by_rules(rules: &[String]) -> String {
     if rules.is_empty() {
-        "policy default".to_owned()
+        "default".to_owned()
     } else {
         format!("rule {}", rules.join(", "))
     }
@@ -169,7 +171,7 @@ mod tests {
         );
         assert_eq!(
             denial_text(&denied(DeniedBy::Policy, &[])),
-            "signoff: denied (policy default): never on prod"
+            "signoff: denied (default): never on prod"
         );
         let by_reviewer = denial_text(&denied(
             DeniedBy::Reviewer {
@@ -198,5 +200,82 @@ mod tests {
             deadline_text(&["p".into()], Some("r"), Duration::from_millis(2500)),
             "signoff: denied (rule p): no decision within 2s; approval request r was withdrawn"
         );
+    }
+
+    #[test]
+    fn a_tool_is_denied_outright_only_when_no_args_could_change_that() {
+        use crate::{Action, Policy};
+        let policy = Policy::from_toml_str(
+            r#"
+            [policy]
+            default = "deny"
+            [groups]
+            r = ["user:carol@example.com"]
+            [[rules]]
+            id = "reads"
+            effect = "allow"
+            actions = ["mcp.s.read", "mcp.s.maybe"]
+            [[rules]]
+            id = "no-env"
+            effect = "deny"
+            actions = ["mcp.s.env"]
+            [[rules]]
+            id = "no-big"
+            effect = "deny"
+            actions = ["mcp.s.maybe"]
+            when = "args.n > 10"
+            [[rules]]
+            id = "writes"
+            effect = "approve"
+            actions = ["mcp.s.write"]
+            approvers = "r"
+            [[rules]]
+            id = "prod-only"
+            effect = "allow"
+            actions = ["mcp.s.prod"]
+            env = ["prod"]
+            "#,
+        )
+        .unwrap();
+        let out = |name: &str| policy.denies_outright(&Action::new(name).actor("agent:a"));
+        assert!(out("mcp.s.env"), "an unconditional deny rule");
+        assert!(out("mcp.s.other"), "only the deny default applies");
+        assert!(!out("mcp.s.read"));
+        assert!(!out("mcp.s.write"), "may be approved");
+        assert!(!out("mcp.s.maybe"), "denied only for some args");
+        assert!(
+            out("mcp.s.prod"),
+            "the allow rule needs an env the action does not have"
+        );
+        assert!(!policy.denies_outright(&Action::new("mcp.s.prod").actor("agent:a").env("prod")));
+    }
+
+    #[tokio::test]
+    async fn a_handed_over_permit_is_recorded_as_such_and_used_up() {
+        use crate::{Action, Gate, JsonlSink, Policy};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        let gate = Gate::builder()
+            .policy(Policy::from_toml_str("[policy]\ndefault = \"allow\"\n").unwrap())
+            .audit(JsonlSink::open(&path).unwrap())
+            .build()
+            .unwrap();
+        let permit = gate
+            .require(Action::new("claude.Bash").actor("agent:a"))
+            .await
+            .unwrap();
+        permit.hand_over("claude-code").await.unwrap();
+        gate.close().await.unwrap();
+        let trail = std::fs::read_to_string(&path).unwrap();
+        let last: serde_json::Value = serde_json::from_str(trail.lines().last().unwrap()).unwrap();
+        assert_eq!(last["event"], "action.completed");
+        assert_eq!(last["outcome"], "handed_over");
+        assert!(
+            last["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("claude-code runs the action")
+        );
+        assert!(!trail.contains("action.abandoned"));
     }
 }

@@ -179,7 +179,8 @@ impl Permit {
     /// result (a coding agent's own tool runner): records `action.completed`
     /// with outcome `handed_over` and who runs it, and uses the permit up, so
     /// the trail says neither "succeeded" nor "abandoned". An expired permit
-    /// is refused as [`Permit::complete`] refuses it.
+    /// is refused as [`Permit::complete`] refuses it. Like `complete`, it
+    /// returns once the record is queued.
     pub async fn hand_over(mut self, host: &str) -> Result<(), Error> {
         if self.is_expired() {
             return self.complete(Outcome::success()).await;
@@ -192,7 +193,7 @@ impl Permit {
         ));
         let gate = self.gate.clone();
         gate.finish_request(self.data.request_id.as_deref()).await?;
-        gate.inner.audit.append(vec![record]).await?;
+        gate.inner.audit.append_queued(vec![record]).await?;
         Ok(())
     }
 
