@@ -332,10 +332,7 @@ impl GateConfig {
         let mut routes = Routes::new();
         let default_fallback: Vec<String> = by_name.keys().map(|k| (*k).to_owned()).collect();
         let (to, fallback) = match &self.routes {
-            Some(r) => (
-                r.to.clone(),
-                r.fallback.clone().unwrap_or(default_fallback),
-            ),
+            Some(r) => (r.to.clone(), r.fallback.clone().unwrap_or(default_fallback)),
             None => (BTreeMap::new(), default_fallback),
         };
         for (key, names) in &to {
@@ -392,7 +389,11 @@ impl GateConfig {
                         "needs a store shared with the approval server (`store = \"sqlite:PATH\"` or `\"postgres://...\"`), not `memory`",
                     ));
                 }
-                let silence = match self.dispatch.as_ref().and_then(|d| d.max_silence.as_deref()) {
+                let silence = match self
+                    .dispatch
+                    .as_ref()
+                    .and_then(|d| d.max_silence.as_deref())
+                {
                     None => std::time::Duration::from_secs(30),
                     Some(t) => duration("[dispatch] max_silence", t)?,
                 };
@@ -415,15 +416,12 @@ impl GateConfig {
                     .map(|c| c.approver)
                     .ok_or_else(|| self.err(&table, "is missing"))?
             }
-            "channels" => self
-                .channels()?
-                .map(|c| c.approver)
-                .ok_or_else(|| {
-                    self.err(
-                        "approver = \"channels\"",
-                        "needs at least one of [slack], [teams], [webhook]",
-                    )
-                })?,
+            "channels" => self.channels()?.map(|c| c.approver).ok_or_else(|| {
+                self.err(
+                    "approver = \"channels\"",
+                    "needs at least one of [slack], [teams], [webhook]",
+                )
+            })?,
             other => {
                 return Err(ConfigError::Invalid(format!(
                     "approver `{other}` is not known (queue, terminal, server, channels, slack, teams, webhook)"
@@ -518,7 +516,8 @@ impl GateConfig {
                 b = b.env(e.clone());
             }
             if let Some(ctx) = &id.context {
-                let value = serde_json::to_value(ctx).map_err(|e| self.err("[identity] context", e))?;
+                let value =
+                    serde_json::to_value(ctx).map_err(|e| self.err("[identity] context", e))?;
                 b = b.context(value);
             }
         }

@@ -401,7 +401,7 @@ fn new_action_id() -> String {
         });
     }
     // splitmix64: two draws give the 10 bytes after the timestamp
-    let mut draw = || {
+    let draw = || {
         STATE.with(|s| {
             let mut z = s.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
             s.set(z);
