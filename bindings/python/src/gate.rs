@@ -693,7 +693,7 @@ fn checkpoint_config(
 #[pyclass(name = "Gate", module = "signoff", subclass)]
 pub struct PyGate {
     config: Mutex<Config>,
-    built: Mutex<Option<(u32, signoff::Gate)>>,
+    built: Mutex<Option<(u64, signoff::Gate)>>,
 }
 
 /// Runs a backend's async constructor to completion from a Python thread.
@@ -803,7 +803,7 @@ fn build_gate(c: &Config, forked: bool) -> Result<signoff::Gate, String> {
 impl PyGate {
     /// The core gate of this process (rebuilt after a fork).
     fn gate(&self) -> PyResult<signoff::Gate> {
-        let pid = std::process::id();
+        let pid = crate::runtime::process_epoch();
         let mut built = self
             .built
             .lock()
@@ -1014,7 +1014,7 @@ impl PyGate {
             .map_err(gate_build_error)?;
         Ok(PyGate {
             config: Mutex::new(config),
-            built: Mutex::new(Some((std::process::id(), gate))),
+            built: Mutex::new(Some((crate::runtime::process_epoch(), gate))),
         })
     }
 

@@ -17,5 +17,6 @@ fn _signoff(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(policy::_check_json, m)?)?;
     gate::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    runtime::register_fork_hook(m)?;
     Ok(())
 }

@@ -11,11 +11,47 @@ use tokio::runtime::Runtime;
 
 use crate::errors::SignoffError;
 
-static RUNTIME: Mutex<Option<(u32, Arc<Runtime>)>> = Mutex::new(None);
+static RUNTIME: Mutex<Option<(u64, Arc<Runtime>)>> = Mutex::new(None);
+
+/// Bumped in a child process by the `os.register_at_fork` hook.
+static FORK_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Whether that hook is registered; without it `process_epoch` asks for the pid.
+static FORK_HOOKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Which process this is, as far as rebuilding after `fork()` goes: the
+/// fork generation when the at-fork hook is in place (no system call on
+/// the decision path), else the pid.
+pub fn process_epoch() -> u64 {
+    use std::sync::atomic::Ordering;
+    if FORK_HOOKED.load(Ordering::Acquire) {
+        FORK_GENERATION.load(Ordering::Acquire)
+    } else {
+        (1 << 63) | u64::from(std::process::id())
+    }
+}
+
+/// Called by Python in a forked child (`os.register_at_fork`).
+#[pyfunction]
+pub fn _after_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+}
+
+/// Registers the at-fork hook; where Python has none, the pid is used.
+pub fn register_fork_hook(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let hook = wrap_pyfunction!(_after_fork_in_child, m)?;
+    let os = m.py().import("os")?;
+    if os.hasattr("register_at_fork")? {
+        let kwargs = pyo3::types::PyDict::new(m.py());
+        kwargs.set_item("after_in_child", hook)?;
+        os.call_method("register_at_fork", (), Some(&kwargs))?;
+        FORK_HOOKED.store(true, std::sync::atomic::Ordering::Release);
+    }
+    Ok(())
+}
 
 /// The runtime of this process.
 pub fn runtime() -> PyResult<Arc<Runtime>> {
-    let pid = std::process::id();
+    let pid = process_epoch();
     let mut slot = RUNTIME
         .lock()
         .map_err(|_| SignoffError::new_err("runtime lock poisoned"))?;
