@@ -14,8 +14,8 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,41 +27,9 @@ use serde_json::{Value, json};
 
 const SECRET: &str = "dispatch-test-signing-secret";
 
-fn debug_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
-}
+mod common;
 
-fn binary(name: &str, build: &[&str]) -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args(build)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    debug_dir().join(name)
-}
-
-fn admin_url() -> Option<String> {
-    match std::env::var("SIGNOFF_TEST_DATABASE_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("SIGNOFF_TEST_DATABASE_URL is not set")
-        }
-        _ => {
-            eprintln!("SIGNOFF_TEST_DATABASE_URL is not set: the dispatch test did not run");
-            None
-        }
-    }
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{Killed, admin_url, binary};
 
 /// A fake Slack Web API: records each call; `hang` makes chat.postMessage
 /// never answer (a replica posting to it is stuck mid-post).
@@ -146,27 +114,14 @@ fn button(post: &Value) -> String {
 }
 
 fn serve(signoff: &Path, config: &Path) -> (Killed, String) {
-    let mut child = Command::new(signoff)
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("SIGNOFF_TEST_SLACK_TOKEN", "xoxb-test")
-        .env("SIGNOFF_TEST_SLACK_SECRET", SECRET)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split("listening on ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("serve said: {line}"))
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
-    (Killed(child), url)
+    common::serve(
+        signoff,
+        config,
+        &[
+            ("SIGNOFF_TEST_SLACK_TOKEN", "xoxb-test"),
+            ("SIGNOFF_TEST_SLACK_SECRET", SECRET),
+        ],
+    )
 }
 
 async fn click(server: &str, value: &str) -> reqwest::StatusCode {
@@ -216,7 +171,9 @@ fn config(db: &str, stream: &str, slack: &str, lease: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn replicas_post_each_request_once_and_take_over_a_dead_replicas_claim() {
-    let Some(admin) = admin_url() else { return };
+    let Some(admin) = admin_url("the dispatch test") else {
+        return;
+    };
     let name = format!("signoff_dispatch_{}", std::process::id());
     let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
         .await

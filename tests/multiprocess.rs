@@ -9,76 +9,29 @@
 )]
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-fn debug_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
-}
+mod common;
 
-fn binary(name: &str, build: &[&str]) -> PathBuf {
-    let path = debug_dir().join(name);
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(build)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    path
-}
-
-fn admin_url() -> Option<String> {
-    match std::env::var("SIGNOFF_TEST_DATABASE_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("SIGNOFF_TEST_DATABASE_URL is not set")
-        }
-        _ => {
-            eprintln!("SIGNOFF_TEST_DATABASE_URL is not set: the multi-process test did not run");
-            None
-        }
-    }
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{Killed, admin_url, binary};
 
 fn serve(config: &Path) -> (Killed, String) {
-    let mut child = Command::new(binary("signoff", &["build", "-q", "-p", "signoff-cli"]))
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split("listening on ")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
-    (Killed(child), url)
+    common::serve(
+        &binary("signoff", &["build", "-q", "-p", "signoff-cli"]),
+        config,
+        &[],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn agents_and_servers_in_separate_processes_share_one_queue() {
-    let Some(admin) = admin_url() else { return };
+    let Some(admin) = admin_url("the multi-process test") else {
+        return;
+    };
     // a fresh database
     let name = format!("signoff_mp_{}", std::process::id());
     let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
