@@ -40,6 +40,11 @@ pub enum Event {
     /// A signed checkpoint of the chain.
     #[serde(rename = "audit.checkpoint")]
     AuditCheckpoint,
+    /// A shadow (candidate) policy decided differently from the live one;
+    /// the record holds the candidate's effect, rules, reason and digest and
+    /// follows the live `policy.decided` record of the same action.
+    #[serde(rename = "policy.shadow")]
+    PolicyShadow,
 }
 
 impl Event {
@@ -56,6 +61,7 @@ impl Event {
             Event::ActionAbandoned => "action.abandoned",
             Event::AuditRecovered => "audit.recovered",
             Event::AuditCheckpoint => "audit.checkpoint",
+            Event::PolicyShadow => "policy.shadow",
         }
     }
 }
@@ -123,6 +129,10 @@ pub struct AuditRecord {
     /// The reviewer's comment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// The action's context with redacted paths replaced by their digest
+    /// (on `policy.decided`, so a decision can be replayed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Value>,
     /// `authenticated` when the vote's channel authenticated the voter,
     /// `asserted` when the identity is only claimed (terminal, code).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -195,6 +205,10 @@ impl AuditRecord {
         opt!("assurance", self.assurance);
         opt!("channel", self.channel);
         opt!("comment", self.comment);
+        if let Some(v) = &self.context {
+            key(line, "context");
+            write_canonical(v, line);
+        }
         opt!("effect", self.effect);
         opt!("env", self.env);
         opt!("error", self.error);
@@ -310,6 +324,9 @@ mod tests {
         r.prev = GENESIS.into();
         r.action = Some("db.export".into());
         r.args = Some(json!({"b": 1, "a": "x\"y"}));
+        r.context = Some(json!({"ticket": "T-1", "nested": {"z": [1, 2.5]}}));
+        r.comment = Some("c".into());
+        r.effect = Some("allow".into());
         r.rule = Some("r1".into());
         let line = r.to_line();
         let value: Value = serde_json::from_str(&line).unwrap();

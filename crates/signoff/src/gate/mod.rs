@@ -87,6 +87,8 @@ pub struct Gate {
 
 pub(crate) struct GateInner {
     policy: RwLock<Policy>,
+    /// A candidate policy evaluated beside the live one (DESIGN §12).
+    shadow: RwLock<Option<Policy>>,
     approver: Option<Arc<dyn Approver>>,
     store: Arc<dyn ApprovalStore>,
     pub(crate) audit: AuditLog,
@@ -189,6 +191,7 @@ impl std::fmt::Debug for Gate {
 #[derive(Default)]
 pub struct GateBuilder {
     policy: Option<Policy>,
+    shadow: Option<Policy>,
     approver: Option<Arc<dyn Approver>>,
     store: Option<Arc<dyn ApprovalStore>>,
     sinks: Vec<Arc<dyn AuditSink>>,
@@ -242,6 +245,16 @@ impl GateBuilder {
     /// The policy (required).
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = Some(policy);
+        self
+    }
+
+    /// A candidate policy run in shadow beside the live one (DESIGN §12):
+    /// both decide every action, the live one's decision is what happens, and
+    /// where the candidate decides differently (effect or deciding rules) a
+    /// `policy.shadow` record with its effect, rules, reason and digest
+    /// follows the `policy.decided` record.
+    pub fn shadow(mut self, candidate: Policy) -> Self {
+        self.shadow = Some(candidate);
         self
     }
 
@@ -327,6 +340,7 @@ impl GateBuilder {
         Ok(Gate {
             inner: Arc::new(GateInner {
                 policy: RwLock::new(policy),
+                shadow: RwLock::new(self.shadow),
                 approver: self.approver,
                 store: self
                     .store
@@ -443,6 +457,65 @@ impl Gate {
             Ok(p) => p.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// The candidate policy running in shadow, if any.
+    pub fn shadow_policy(&self) -> Option<Policy> {
+        match self.inner.shadow.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces (or, with `None`, removes) the candidate policy running in shadow.
+    pub fn set_shadow_policy(&self, candidate: Option<Policy>) {
+        match self.inner.shadow.write() {
+            Ok(mut p) => *p = candidate,
+            Err(poisoned) => *poisoned.into_inner() = candidate,
+        }
+    }
+
+    /// The `policy.shadow` record for `action` when the candidate policy
+    /// decides differently from `live` (effect or deciding rules).
+    fn shadow_record(
+        &self,
+        action: &Action,
+        args_digest: &str,
+        live: &Decision,
+    ) -> Option<AuditRecord> {
+        let guard = match self.inner.shadow.read() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let candidate = guard.as_ref()?;
+        let eval = candidate.evaluate(action);
+        let same = eval.effect() == live.effect
+            && eval
+                .rules()
+                .map(crate::policy::Rule::id)
+                .eq(live.rules.iter().map(String::as_str));
+        if same {
+            return None;
+        }
+        let mut r = record_for(Event::PolicyShadow, action, args_digest);
+        r.effect = Some(eval.effect().as_str().to_owned());
+        r.rule = rules_field(
+            &eval
+                .rule_ids()
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>(),
+        );
+        r.reason = Some(eval.reason());
+        r.policy_digest = Some(candidate.digest().to_owned());
+        let errs: Vec<String> = eval
+            .errors()
+            .map(|(rule, e)| format!("rule `{rule}`: {e}"))
+            .collect();
+        if !errs.is_empty() {
+            r.error = Some(errs.join("; "));
+        }
+        Some(r)
     }
 
     /// Replaces the policy atomically; decisions already made keep theirs.
@@ -676,6 +749,8 @@ impl Gate {
         // one record per decision, carrying the action (DESIGN §15)
         let mut decided = record_for(Event::PolicyDecided, &action, &args_digest);
         decided.args = Some(shown_args.clone());
+        // what `when` conditions see, so the decision can be replayed (§12)
+        decided.context = Some(shown_context.clone());
         decided.effect = Some(decision.effect.as_str().to_owned());
         decided.rule = rules_field(&decision.rules);
         decided.reason = Some(decision.reason.clone());
@@ -688,10 +763,17 @@ impl Gate {
                 .collect();
             decided.error = Some(errs.join("; "));
         }
+        let shadow = self.shadow_record(&action, &args_digest, &decision);
+        let with_shadow = |decided: AuditRecord| {
+            let mut batch = Vec::with_capacity(3);
+            batch.push(decided);
+            batch.extend(shadow);
+            batch
+        };
         match decision.effect {
             Effect::Allow => {
                 decided.outcome = Some("allowed".to_owned());
-                self.inner.audit.append(vec![decided]).await?;
+                self.inner.audit.append(with_shadow(decided)).await?;
                 Ok(Started::Permit(self.permit(
                     action,
                     args_digest,
@@ -701,7 +783,7 @@ impl Gate {
             }
             Effect::Deny => {
                 decided.outcome = Some("denied".to_owned());
-                self.inner.audit.append(vec![decided]).await?;
+                self.inner.audit.append(with_shadow(decided)).await?;
                 Err(Error::Denied(Box::new(Denial {
                     action_id,
                     request_id: None,
@@ -718,7 +800,7 @@ impl Gate {
                     };
                     decided.outcome = Some("denied".to_owned());
                     decided.error = Some(err.to_string());
-                    self.inner.audit.append(vec![decided]).await?;
+                    self.inner.audit.append(with_shadow(decided)).await?;
                     return Err(err);
                 };
                 let Some(approval) = decision.approval.clone() else {
@@ -764,7 +846,9 @@ impl Gate {
                     needs.join(" + "),
                     expires_at.to_rfc3339()
                 ));
-                if let Err(e) = self.inner.audit.append(vec![decided, asked]).await {
+                let mut batch = with_shadow(decided);
+                batch.push(asked);
+                if let Err(e) = self.inner.audit.append(batch).await {
                     let _ = self
                         .transition(
                             &stored.id,
