@@ -239,7 +239,7 @@ fn write_key_file(path: &Path, text: &str, secret: bool, force: bool) -> std::io
     })
 }
 
-fn read_records(log: &Path) -> Result<Vec<AuditRecord>, String> {
+pub(crate) fn read_records(log: &Path) -> Result<Vec<AuditRecord>, String> {
     let text =
         std::fs::read_to_string(log).map_err(|e| format!("{}: cannot read: {e}", log.display()))?;
     text.lines()
@@ -411,6 +411,15 @@ pub fn describe(r: &AuditRecord) -> String {
         Some(Event::ActionAbandoned) => "abandoned: the permit was dropped unused".to_owned(),
         Some(Event::AuditRecovered) => format!("audit log recovered: {}", opt(&r.error)),
         Some(Event::AuditCheckpoint) => "signed checkpoint".to_owned(),
+        Some(Event::PolicyShadow) => format!(
+            "shadow policy would decide {}{}: {}",
+            opt(&r.effect),
+            r.rule
+                .as_deref()
+                .map(|x| format!(" (rule {x})"))
+                .unwrap_or_default(),
+            opt(&r.reason)
+        ),
         None => "?".to_owned(),
     };
     format!("#{:<4} {} {}", r.seq, r.ts, what)

@@ -4,6 +4,7 @@
 mod adapters_cmd;
 mod audit_cmd;
 mod demo;
+mod lifecycle_cmd;
 mod policy_cmd;
 mod server_cmd;
 
@@ -42,6 +43,47 @@ enum Command {
         /// Evaluate as if the time were this RFC 3339 instant.
         #[arg(long)]
         now: Option<String>,
+    },
+    /// Run policy tests: TOML files of `[[test]]` cases (an action, the
+    /// expected effect, optionally the deciding rules and `now`).
+    ///
+    /// Prints each case, a diff with the trace of the deciding rules on a
+    /// failure, and `N passed, M failed`; exits 1 if any case fails or a test
+    /// file does not load (errors as FILE:LINE:COLUMN: message).
+    Test {
+        /// The policy file.
+        policy: PathBuf,
+        /// Test files.
+        #[arg(required = true)]
+        tests: Vec<PathBuf>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Also list the rules no test case exercised.
+        #[arg(long)]
+        coverage: bool,
+    },
+    /// Re-decide every recorded decision of trails under another policy and
+    /// report what would change.
+    ///
+    /// A condition that reads a redacted or unrecorded field is reported as
+    /// undecidable, never guessed.
+    Replay {
+        /// The policy to replay under.
+        #[arg(long)]
+        policy: PathBuf,
+        /// JSONL trails.
+        #[arg(required = true)]
+        trails: Vec<PathBuf>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Examples shown per kind of change.
+        #[arg(long, default_value_t = 3)]
+        examples: usize,
+        /// Exit 1 when any decision would change or is undecidable.
+        #[arg(long)]
+        fail_on_change: bool,
     },
     /// Audit trails: verify, show, export a checkpoint, make a checkpoint key.
     Audit {
@@ -207,6 +249,19 @@ enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Summarise where a shadow policy decided differently from the live one
+    /// (the trail's `policy.shadow` records).
+    Shadow {
+        /// JSONL trails.
+        #[arg(required = true)]
+        trails: Vec<PathBuf>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Examples shown per kind of difference.
+        #[arg(long, default_value_t = 3)]
+        examples: usize,
+    },
     /// Print the last signed checkpoint as JSON, to keep somewhere else.
     Checkpoint {
         /// The trail: a JSONL file, `sqlite:PATH` or `postgres://...`.
@@ -262,7 +317,25 @@ fn main() -> ExitCode {
             json,
             now,
         } => policy_cmd::explain(&policy, &action, json, now.as_deref()),
+        Command::Test {
+            policy,
+            tests,
+            json,
+            coverage,
+        } => lifecycle_cmd::test(&policy, &tests, json, coverage),
+        Command::Replay {
+            policy,
+            trails,
+            json,
+            examples,
+            fail_on_change,
+        } => lifecycle_cmd::replay(&policy, &trails, json, examples, fail_on_change),
         Command::Audit { command } => match command {
+            AuditCommand::Shadow {
+                trails,
+                json,
+                examples,
+            } => lifecycle_cmd::shadow(&trails, json, examples),
             AuditCommand::Verify {
                 log,
                 pubkey,

@@ -82,6 +82,39 @@ pub(crate) struct Condition {
     fast: Option<Node>,
     /// Bit `i` set when `VARIABLES[i]` is referenced.
     vars: u8,
+    /// The fields read, as variables and literal keys.
+    reads: Box<[ReadPath]>,
+}
+
+/// A field a condition reads: one of [`VARIABLES`] and the literal keys or
+/// indices after it (`args.db["host"]` is `args` + `db`, `host`). Where a key
+/// is computed (`args[k]`) or a value is passed whole to a function, macro
+/// or operator (`size(args.items)`, `args.items.all(i, ...)`), the path stops
+/// there: the condition may read anything below it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ReadPath {
+    /// The variable.
+    pub var: &'static str,
+    /// Keys (and array indices, as decimal text) below it.
+    pub keys: Vec<String>,
+}
+
+impl ReadPath {
+    /// Whether this read may see the value at `var` + `keys` (one path is a
+    /// prefix of the other).
+    pub fn overlaps(&self, var: &str, keys: &[String]) -> bool {
+        self.var == var && self.keys.iter().zip(keys).all(|(a, b)| a == b)
+    }
+}
+
+impl std::fmt::Display for ReadPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.var)?;
+        for k in &self.keys {
+            write!(f, ".{k}")?;
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for Condition {
@@ -125,12 +158,22 @@ impl Condition {
         } else {
             None
         };
+        let mut reads = Vec::new();
+        collect_reads(program.expression(), &mut Vec::new(), &mut reads);
+        reads.sort_by(|a: &ReadPath, b| (a.var, &a.keys).cmp(&(b.var, &b.keys)));
+        reads.dedup();
         Ok(Condition {
             source: source.into(),
             program,
             fast,
             vars,
+            reads: reads.into(),
         })
+    }
+
+    /// The fields the condition reads.
+    pub fn reads(&self) -> &[ReadPath] {
+        &self.reads
     }
 
     /// The expression as written.
@@ -294,6 +337,96 @@ fn free_variables(
         Expr::Literal(_) | Expr::Unspecified => {}
     }
     Ok(())
+}
+
+/// A variable followed by literal selections and indices, as (variable, keys).
+fn access_path(expr: &IdedExpr) -> Option<(&str, Vec<String>)> {
+    match &expr.expr {
+        Expr::Ident(name) => Some((name.as_str(), Vec::new())),
+        Expr::Select(s) => {
+            let (root, mut keys) = access_path(&s.operand)?;
+            keys.push(s.field.clone());
+            Some((root, keys))
+        }
+        Expr::Call(c) if c.func_name == operators::INDEX && c.target.is_none() => {
+            let [target, key] = c.args.as_slice() else {
+                return None;
+            };
+            let key = match &key.expr {
+                Expr::Literal(LiteralValue::String(s)) => s.inner().to_owned(),
+                Expr::Literal(LiteralValue::Int(i)) => i.inner().to_string(),
+                Expr::Literal(LiteralValue::UInt(u)) => u.inner().to_string(),
+                _ => return None,
+            };
+            let (root, mut keys) = access_path(target)?;
+            keys.push(key);
+            Some((root, keys))
+        }
+        _ => None,
+    }
+}
+
+/// Collects the longest literal paths the expression reads from its free variables.
+fn collect_reads(expr: &IdedExpr, bound: &mut Vec<String>, out: &mut Vec<ReadPath>) {
+    if let Some((root, keys)) = access_path(expr) {
+        if !bound.iter().any(|b| b == root)
+            && let Some(var) = VARIABLES.iter().find(|v| **v == root)
+        {
+            out.push(ReadPath { var, keys });
+        }
+        return;
+    }
+    match &expr.expr {
+        Expr::Select(s) => collect_reads(&s.operand, bound, out),
+        Expr::Call(call) => {
+            if let Some(t) = &call.target {
+                collect_reads(t, bound, out);
+            }
+            for a in &call.args {
+                collect_reads(a, bound, out);
+            }
+        }
+        Expr::List(l) => {
+            for e in &l.elements {
+                collect_reads(e, bound, out);
+            }
+        }
+        Expr::Map(m) => {
+            for entry in &m.entries {
+                match &entry.expr {
+                    cel::common::ast::EntryExpr::MapEntry(e) => {
+                        collect_reads(&e.key, bound, out);
+                        collect_reads(&e.value, bound, out);
+                    }
+                    cel::common::ast::EntryExpr::StructField(f) => {
+                        collect_reads(&f.value, bound, out);
+                    }
+                }
+            }
+        }
+        Expr::Struct(s) => {
+            for entry in &s.entries {
+                if let cel::common::ast::EntryExpr::StructField(f) = &entry.expr {
+                    collect_reads(&f.value, bound, out);
+                }
+            }
+        }
+        Expr::Comprehension(c) => {
+            collect_reads(&c.iter_range, bound, out);
+            collect_reads(&c.accu_init, bound, out);
+            let depth = bound.len();
+            bound.push(c.iter_var.clone());
+            if let Some(v2) = &c.iter_var2 {
+                bound.push(v2.clone());
+            }
+            bound.push(c.accu_var.clone());
+            collect_reads(&c.loop_cond, bound, out);
+            collect_reads(&c.loop_step, bound, out);
+            collect_reads(&c.result, bound, out);
+            bound.truncate(depth);
+        }
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+    }
 }
 
 /// The global functions a condition may call, with their argument counts.
@@ -1006,6 +1139,42 @@ mod tests {
             assert!(!cond.has_fast_path(), "{src}");
             assert_eq!(cond.eval(&input), Ok(want), "{src}");
         }
+    }
+
+    #[test]
+    fn reads_are_the_literal_paths_below_each_variable() {
+        let reads = |src: &str| -> Vec<String> {
+            Condition::compile(src)
+                .unwrap()
+                .reads()
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(
+            reads(r#"args.db["host"] == "x" && args.rows > 1 && context.ticket != """#),
+            ["args.db.host", "args.rows", "context.ticket"]
+        );
+        assert_eq!(reads("has(args.password)"), ["args.password"]);
+        assert_eq!(reads("args.items[0].id == 1"), ["args.items.0.id"]);
+        // computed keys and whole values stop the path
+        assert_eq!(reads(r#"args[action] == 1"#), ["action", "args"]);
+        assert_eq!(
+            reads("args.items.all(i, i.secret == 'x') && size(args.tags) > 0"),
+            ["args.items", "args.tags"]
+        );
+        assert_eq!(
+            reads("actor.startsWith('agent:') && now.getHours() > 8"),
+            ["actor", "now"]
+        );
+        let p = ReadPath {
+            var: "args",
+            keys: vec!["db".into()],
+        };
+        assert!(p.overlaps("args", &["db".into(), "password".into()]));
+        assert!(p.overlaps("args", &[]));
+        assert!(!p.overlaps("args", &["dbx".into()]));
+        assert!(!p.overlaps("context", &["db".into()]));
     }
 
     #[test]

@@ -28,6 +28,8 @@ mod glob;
 mod index;
 mod load;
 mod raw;
+pub mod replay;
+pub mod testing;
 
 use std::collections::BTreeMap;
 use std::fmt;
