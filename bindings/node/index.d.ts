@@ -67,6 +67,40 @@ export declare class Policy {
   readonly rules: string[]
   evaluate(action: Action, options?: { now?: string }): Decision
   explain(action: Action, options?: { now?: string }): Decision
+  /**
+   * Runs TOML policy test files (`[[test]]` cases, DESIGN §12) against this
+   * policy. A file that does not load throws PolicyError.
+   */
+  test(...paths: Array<string | string[]>): PolicyTestReport
+}
+
+/** One case of a policy test file, as `policy.test` reports it. */
+export interface PolicyTestResult {
+  name: string
+  file?: string
+  line: number
+  passed: boolean
+  expect: Effect
+  expect_rules?: string[]
+  effect: Effect
+  rules: string[]
+  reason: string
+  problems?: string[]
+  trace?: Array<{ rule: string; effect: Effect; matched: boolean; detail: string; error?: string }>
+}
+
+/** What `policy.test` returns (the JSON of `signoff test --json`, plus `ok` and `text`). */
+export interface PolicyTestReport {
+  ok: boolean
+  passed: number
+  failed: number
+  policy_digest: string
+  results: PolicyTestResult[]
+  coverage: Array<{ rule: string; effect: Effect; matched: number; decided: number }>
+  /** Rule ids that decided no case. */
+  uncovered: string[]
+  /** The report as `signoff test --coverage` prints it. */
+  text: string
 }
 
 export interface VoteSummary {
@@ -150,6 +184,12 @@ export interface GateOptions {
   redactKeyFile?: string
   /** An environment variable holding that secret. */
   redactKeyEnv?: string
+  /**
+   * A candidate policy run in shadow beside the live one: both decide every
+   * action, the live one's decision is what happens, and where the candidate
+   * differs a `policy.shadow` record is written (DESIGN §12).
+   */
+  shadow?: Policy
 }
 
 export declare class Permit {

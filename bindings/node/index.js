@@ -297,6 +297,17 @@ class Policy {
     if (typeof name !== 'string') throw new TypeError('the action needs a `name` string')
     return this._native.evaluateFields(name, actor, onBehalfOf, resource, env, args, context, justification)
   }
+  /**
+   * Runs TOML policy test files (`[[test]]` cases) against this policy:
+   * `{ ok, passed, failed, results, coverage, uncovered, text }`. A file that
+   * does not load throws PolicyError (file, line and column in `issues`).
+   */
+  test(...paths) {
+    const files = paths.flat()
+    if (files.length === 0) throw new TypeError('policy.test(path, ...) needs at least one test file')
+    for (const p of files) if (typeof p !== 'string') throw new TypeError('test file paths must be strings')
+    return JSON.parse(sync(() => this._native.test(files)))
+  }
   /** Like evaluate, with `trace`: every rule and why it did or did not match. */
   explain(action, options = {}) {
     return decision(sync(() => this._native.evaluate(actionJson(action), options.now ?? null, true)))
@@ -358,9 +369,10 @@ class Gate {
   constructor(options = {}) {
     const {
       policy, audit, approver, durability, stream, permitTtlMs, store, checkpointKeyFile, checkpointKeyEnv,
-      actor, onBehalfOf, env, context, redactKeyFile, redactKeyEnv,
+      actor, onBehalfOf, env, context, redactKeyFile, redactKeyEnv, shadow,
     } = options
     if (!(policy instanceof Policy)) throw new TypeError('new Gate({ policy }) needs a Policy')
+    if (shadow != null && !(shadow instanceof Policy)) throw new TypeError('`shadow` must be a Policy')
     let approverKind = null
     let dispatch = null
     if (approver === 'queue' || approver === 'terminal') {
@@ -418,6 +430,7 @@ class Gate {
           sink,
         ),
     )
+    if (shadow != null) this._native.setShadow(shadow._native)
   }
 
   /**

@@ -168,6 +168,19 @@ impl NativePolicy {
             .collect()
     }
 
+    /// Runs TOML policy test files (DESIGN §12); returns the report JSON
+    /// (`signoff test --json`) with `text`, the runner's output, added.
+    #[napi]
+    pub fn test(&self, paths: Vec<String>) -> napi::Result<String> {
+        let report = self.inner.test_files(&paths).map_err(|e| policy_err(&e))?;
+        let mut out = report.to_json();
+        if let Some(map) = out.as_object_mut() {
+            map.insert("ok".into(), Value::Bool(report.ok()));
+            map.insert("text".into(), Value::String(report.render(true)));
+        }
+        Ok(out.to_string())
+    }
+
     /// The fast form of `evaluate` for the common call: fields passed one by
     /// one (args and context as JSON text), no `now`. Returns the lean
     /// decision JSON, or the full one for approve decisions and errors.
@@ -517,6 +530,18 @@ impl NativeGate {
     #[napi]
     pub fn set_policy(&self, policy: &NativePolicy) {
         self.gate.set_policy(policy.inner.clone());
+    }
+
+    /// Runs a candidate policy in shadow beside the live one (DESIGN §12).
+    #[napi]
+    pub fn set_shadow(&self, policy: &NativePolicy) {
+        self.gate.set_shadow_policy(Some(policy.inner.clone()));
+    }
+
+    /// Stops the shadow policy.
+    #[napi]
+    pub fn clear_shadow(&self) {
+        self.gate.set_shadow_policy(None);
     }
 
     /// The current policy.

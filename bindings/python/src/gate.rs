@@ -620,6 +620,8 @@ fn parse_store(store: Option<&str>) -> PyResult<StoreSpec> {
 
 struct Config {
     policy: signoff::Policy,
+    /// A candidate policy run in shadow (DESIGN §12).
+    shadow: Option<signoff::Policy>,
     store: StoreSpec,
     approver: Option<ApproverSpec>,
     sinks: Vec<SinkSpec>,
@@ -718,6 +720,9 @@ fn build_gate(c: &Config, forked: bool) -> Result<signoff::Gate, String> {
         return Ok(gate);
     }
     let mut b = signoff::Gate::builder().policy(c.policy.clone());
+    if let Some(candidate) = &c.shadow {
+        b = b.shadow(candidate.clone());
+    }
     match &c.store {
         StoreSpec::Memory => {}
         StoreSpec::Sqlite(p) => {
@@ -911,7 +916,7 @@ macro_rules! action_from_kwargs {
 #[pymethods]
 impl PyGate {
     #[new]
-    #[pyo3(signature = (policy=None, *, audit=None, approver=None, store=None, durability="group", stream=None, permit_ttl=None, checkpoint_key_file=None, checkpoint_key_env=None, actor=None, on_behalf_of=None, env=None, context=None, redact_key_file=None, redact_key_env=None, config=None))]
+    #[pyo3(signature = (policy=None, *, audit=None, approver=None, store=None, durability="group", stream=None, permit_ttl=None, checkpoint_key_file=None, checkpoint_key_env=None, actor=None, on_behalf_of=None, env=None, context=None, redact_key_file=None, redact_key_env=None, config=None, shadow=None))]
     #[allow(
         clippy::too_many_arguments,
         reason = "mirrors the Python keyword arguments"
@@ -934,6 +939,7 @@ impl PyGate {
         redact_key_file: Option<PathBuf>,
         redact_key_env: Option<String>,
         config: Option<PathBuf>,
+        shadow: Option<&Bound<'_, PyPolicy>>,
     ) -> PyResult<Self> {
         let (policy, file) = match (policy, config) {
             (Some(p), None) => (p.get().inner.clone(), None),
@@ -950,7 +956,8 @@ impl PyGate {
                     || env.is_some()
                     || context.is_some()
                     || redact_key_file.is_some()
-                    || redact_key_env.is_some();
+                    || redact_key_env.is_some()
+                    || shadow.is_some();
                 if others {
                     return Err(PyValueError::new_err(
                         "a gate from a config file takes everything from the file; set the other options there",
@@ -999,6 +1006,7 @@ impl PyGate {
         let config = Config {
             file,
             policy,
+            shadow: shadow.map(|p| p.get().inner.clone()),
             store: parse_store(store)?,
             approver: parse_approver(approver)?,
             sinks,

@@ -14,6 +14,7 @@ fn _signoff(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_class::<policy::PyPolicy>()?;
     m.add_class::<policy::PyEvaluation>()?;
+    m.add_class::<policy::PyTestReport>()?;
     m.add_function(wrap_pyfunction!(policy::_check_json, m)?)?;
     gate::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

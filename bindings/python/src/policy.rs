@@ -165,6 +165,22 @@ impl PyPolicy {
         )
     }
 
+    /// Runs TOML policy test files (`[[test]]` cases, DESIGN §12) against
+    /// this policy. A file that does not load raises `PolicyError` with
+    /// file, line and column.
+    #[pyo3(signature = (*paths))]
+    fn test(&self, py: Python<'_>, paths: Vec<std::path::PathBuf>) -> PyResult<PyTestReport> {
+        if paths.is_empty() {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "Policy.test() needs at least one test file",
+            ));
+        }
+        self.inner
+            .test_files(&paths)
+            .map(|report| PyTestReport { report })
+            .map_err(|e| policy_err(py, &e))
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "Policy(name={:?}, rules={}, digest={:?})",
@@ -206,6 +222,80 @@ impl PyPolicy {
             decision: explanation.decision,
             trace: Some(trace),
         })
+    }
+}
+
+/// The result of `Policy.test`.
+#[pyclass(name = "PolicyTestReport", module = "signoff", frozen)]
+pub struct PyTestReport {
+    report: signoff::policy::testing::TestReport,
+}
+
+#[pymethods]
+impl PyTestReport {
+    /// Cases that passed.
+    #[getter]
+    fn passed(&self) -> usize {
+        self.report.passed()
+    }
+
+    /// Cases that failed.
+    #[getter]
+    fn failed(&self) -> usize {
+        self.report.failed()
+    }
+
+    /// Whether every case passed.
+    #[getter]
+    fn ok(&self) -> bool {
+        self.report.ok()
+    }
+
+    /// Rule ids that decided no case.
+    #[getter]
+    fn uncovered(&self) -> Vec<String> {
+        self.report.uncovered().map(|c| c.rule.clone()).collect()
+    }
+
+    /// Every case as a dict: name, file, line, passed, expect, effect, rules...
+    #[getter]
+    fn results<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.report.to_json()["results"])
+    }
+
+    /// The whole report as `signoff test --json` prints it.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.report.to_json())
+    }
+
+    /// The report as `signoff test --coverage` prints it.
+    #[getter]
+    fn text(&self) -> String {
+        self.report.render(true)
+    }
+
+    /// Raises `AssertionError` with the report's text when a case failed
+    /// (for pytest: `policy.test("p.test.toml").check()`).
+    fn check(&self) -> PyResult<()> {
+        if self.report.ok() {
+            Ok(())
+        } else {
+            Err(pyo3::exceptions::PyAssertionError::new_err(
+                self.report.render(false),
+            ))
+        }
+    }
+
+    fn __bool__(&self) -> bool {
+        self.report.ok()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "PolicyTestReport(passed={}, failed={})",
+            self.report.passed(),
+            self.report.failed()
+        )
     }
 }
 

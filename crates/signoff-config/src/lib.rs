@@ -45,6 +45,10 @@ pub enum ConfigError {
 pub struct GateConfig {
     /// The policy file.
     pub policy: PathBuf,
+    /// A candidate policy run in shadow beside the live one (DESIGN §12):
+    /// where it decides differently a `policy.shadow` record says how.
+    #[serde(default)]
+    pub shadow_policy: Option<PathBuf>,
     /// The approval store URL: `memory` (default).
     #[serde(default = "memory")]
     pub store: String,
@@ -351,6 +355,11 @@ impl GateConfig {
         if self.policy.is_relative() {
             self.policy = base.join(&self.policy);
         }
+        if let Some(path) = self.shadow_policy.as_mut()
+            && path.is_relative()
+        {
+            *path = base.join(&*path);
+        }
         if let Some(path) = self.checkpoints.as_mut().and_then(|c| c.key_file.as_mut())
             && path.is_relative()
         {
@@ -442,6 +451,9 @@ impl GateConfig {
             .parse()
             .map_err(ConfigError::Invalid)?;
         let mut b = Gate::builder().policy(policy);
+        if let Some(path) = &self.shadow_policy {
+            b = b.shadow(Policy::from_file(path)?);
+        }
         if let Some(checkpoints) = &self.checkpoints {
             if self.audit.is_empty() {
                 return Err(ConfigError::CheckpointKey(

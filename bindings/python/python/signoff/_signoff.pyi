@@ -108,6 +108,27 @@ class Policy:
         context: Optional[Dict[str, Any]] = None,
         now: Optional[str] = None,
     ) -> Evaluation: ...
+    def test(self, *paths: Union[str, os.PathLike[str]]) -> PolicyTestReport:
+        """Runs TOML policy test files (``[[test]]`` cases) against this
+        policy; a file that does not load raises ``PolicyError``."""
+
+class PolicyTestReport:
+    @property
+    def passed(self) -> int: ...
+    @property
+    def failed(self) -> int: ...
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def uncovered(self) -> List[str]: ...
+    @property
+    def results(self) -> List[Dict[str, Any]]: ...
+    @property
+    def text(self) -> str: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+    def check(self) -> None:
+        """Raises ``AssertionError`` with the report's text when a case failed."""
+    def __bool__(self) -> bool: ...
 
 class Vote:
     def __init__(
@@ -213,6 +234,7 @@ class Gate:
         redact_key_file: Union[str, os.PathLike[str], None] = None,
         redact_key_env: Optional[str] = None,
         config: Union[str, os.PathLike[str], None] = None,
+        shadow: Optional[Policy] = None,
     ) -> None:
         """``checkpoint_key_file`` (from ``signoff audit keygen``) or
         ``checkpoint_key_env`` (a variable holding that file's 64 hex
@@ -226,8 +248,13 @@ class Gate:
         ``redact_key_env`` name the secret keying the digests that replace
         redacted values; without one the gate uses a random key.
 
+        ``shadow`` runs a candidate policy beside the live one: both decide
+        every action, the live one's decision is what happens, and where the
+        candidate differs a ``policy.shadow`` record is written.
+
         ``config`` (or :meth:`from_config`) builds everything from a gate
-        config file instead; no other option may be given then."""
+        config file instead (``shadow_policy`` there); no other option may
+        be given then."""
     @classmethod
     def from_config(cls, path: Union[str, os.PathLike[str]]) -> "Gate": ...
     def evaluate(
