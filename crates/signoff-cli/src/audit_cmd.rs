@@ -420,6 +420,13 @@ pub fn describe(r: &AuditRecord) -> String {
                 .unwrap_or_default(),
             opt(&r.reason)
         ),
+        Some(
+            e @ (Event::GrantCreated
+            | Event::GrantUsed
+            | Event::GrantRevoked
+            | Event::ApprovalBreakGlass
+            | Event::ApprovalEscalated),
+        ) => format!("{}: {}", e.as_str(), opt(&r.reason)),
         None => "?".to_owned(),
     };
     format!("#{:<4} {} {}", r.seq, r.ts, what)
