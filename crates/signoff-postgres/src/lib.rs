@@ -36,6 +36,15 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (stream, seq)
      );",
     "CREATE TABLE signoff_heartbeats (who TEXT PRIMARY KEY, at TIMESTAMPTZ NOT NULL);",
+    // grants (DESIGN §13)
+    "CREATE TABLE signoff_grants (
+        pos     BIGSERIAL PRIMARY KEY,
+        id      TEXT NOT NULL UNIQUE,
+        key     TEXT NOT NULL,
+        revoked BOOLEAN NOT NULL DEFAULT FALSE,
+        body    TEXT NOT NULL
+     );
+     CREATE INDEX signoff_grants_key ON signoff_grants (key);",
 ];
 
 /// Where and how to connect: the parsed URL and its TLS setup, built once

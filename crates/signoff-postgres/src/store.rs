@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use signoff::{ApprovalStore, RequestStatus, StoreError, StoredRequest};
+use signoff::{ApprovalStore, Grant, RequestStatus, Revocation, StoreError, StoredRequest};
 use tokio::sync::{Notify, mpsc};
 use tokio_postgres::AsyncMessage;
 
@@ -261,4 +261,87 @@ impl ApprovalStore for PgStore {
         let micros: Option<i64> = row.get(0);
         Ok(micros.and_then(DateTime::from_timestamp_micros))
     }
+
+    async fn put_grant(&self, grant: &Grant) -> Result<(), StoreError> {
+        let body = serde_json::to_string(grant).map_err(|e| self.err(e))?;
+        let guard = self.pool.client().await.map_err(|e| self.err(e))?;
+        let client = guard.as_ref().ok_or_else(|| self.err("no connection"))?;
+        client
+            .execute(
+                "INSERT INTO signoff_grants (id, key, revoked, body) VALUES ($1, $2, FALSE, $3)",
+                &[&grant.id, &grant.key, &body],
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    async fn grants_by_key(&self, key: &str) -> Result<Vec<Grant>, StoreError> {
+        let guard = self.pool.client().await.map_err(|e| self.err(e))?;
+        let client = guard.as_ref().ok_or_else(|| self.err("no connection"))?;
+        let rows = client
+            .query(
+                "SELECT body FROM signoff_grants WHERE key = $1 ORDER BY pos",
+                &[&key],
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| decode_grant(r.get(0)).map_err(|e| self.err(e)))
+            .collect()
+    }
+
+    async fn list_grants(&self) -> Result<Vec<Grant>, StoreError> {
+        let guard = self.pool.client().await.map_err(|e| self.err(e))?;
+        let client = guard.as_ref().ok_or_else(|| self.err("no connection"))?;
+        let rows = client
+            .query("SELECT body FROM signoff_grants ORDER BY pos", &[])
+            .await
+            .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| decode_grant(r.get(0)).map_err(|e| self.err(e)))
+            .collect()
+    }
+
+    async fn revoke_grant(
+        &self,
+        id: &str,
+        revocation: Revocation,
+    ) -> Result<Option<Grant>, StoreError> {
+        let guard = self.pool.client().await.map_err(|e| self.err(e))?;
+        let client = guard.as_ref().ok_or_else(|| self.err("no connection"))?;
+        let Some(row) = client
+            .query_opt("SELECT body FROM signoff_grants WHERE id = $1", &[&id])
+            .await
+            .map_err(|e| self.err(e))?
+        else {
+            return Ok(None);
+        };
+        let mut grant = decode_grant(row.get(0)).map_err(|e| self.err(e))?;
+        if grant.revoked.is_some() {
+            return Ok(Some(grant));
+        }
+        grant.revoked = Some(revocation);
+        let body = serde_json::to_string(&grant).map_err(|e| self.err(e))?;
+        // only the first revoke writes: a concurrent one keeps its own
+        let n = client
+            .execute(
+                "UPDATE signoff_grants SET body = $1, revoked = TRUE WHERE id = $2 AND NOT revoked",
+                &[&body, &id],
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+        if n == 1 {
+            return Ok(Some(grant));
+        }
+        let row = client
+            .query_one("SELECT body FROM signoff_grants WHERE id = $1", &[&id])
+            .await
+            .map_err(|e| self.err(e))?;
+        decode_grant(row.get(0)).map(Some).map_err(|e| self.err(e))
+    }
+}
+
+fn decode_grant(body: &str) -> Result<Grant, String> {
+    serde_json::from_str(body).map_err(|e| format!("a stored grant does not parse: {e}"))
 }

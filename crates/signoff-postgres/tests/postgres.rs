@@ -109,7 +109,7 @@ async fn migrations_are_versioned_and_safe_to_run_concurrently() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1, 2], "each migration applied once");
+    assert_eq!(versions, [1, 2, 3], "each migration applied once");
 }
 
 #[tokio::test(flavor = "multi_thread")]

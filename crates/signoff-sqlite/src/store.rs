@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{OptionalExtension, params};
-use signoff::{ApprovalStore, RequestStatus, StoreError, StoredRequest};
+use signoff::{ApprovalStore, Grant, RequestStatus, Revocation, StoreError, StoredRequest};
 use tokio::sync::Notify;
 
 use crate::Db;
@@ -26,6 +26,13 @@ CREATE TABLE IF NOT EXISTS signoff_requests (
 );
 CREATE INDEX IF NOT EXISTS signoff_requests_status ON signoff_requests (status, created_at);
 CREATE TABLE IF NOT EXISTS signoff_heartbeats (who TEXT PRIMARY KEY, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS signoff_grants (
+    id      TEXT PRIMARY KEY,
+    key     TEXT NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0,
+    body    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS signoff_grants_key ON signoff_grants (key);
 ";
 
 /// How often waiters re-read a request changed by another process.
@@ -253,4 +260,83 @@ impl ApprovalStore for SqliteStore {
             .map(|t| t.with_timezone(&Utc))
             .max())
     }
+
+    async fn put_grant(&self, grant: &Grant) -> Result<(), StoreError> {
+        let body = serde_json::to_string(grant).map_err(|e| self.err(e.to_string()))?;
+        let (id, key) = (grant.id.clone(), grant.key.clone());
+        self.db
+            .run(move |c| {
+                c.execute(
+                    "INSERT INTO signoff_grants (id, key, revoked, body) VALUES (?1, ?2, 0, ?3)",
+                    params![id, key, body],
+                )
+                .map(|_| ())
+            })
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    async fn grants_by_key(&self, key: &str) -> Result<Vec<Grant>, StoreError> {
+        let key = key.to_owned();
+        self.db
+            .run(move |c| {
+                let mut stmt =
+                    c.prepare("SELECT body FROM signoff_grants WHERE key = ?1 ORDER BY rowid")?;
+                let rows = stmt.query_map(params![key], |r| r.get::<_, String>(0))?;
+                rows.map(|b| b.and_then(|b| decode_grant(&b))).collect()
+            })
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    async fn list_grants(&self) -> Result<Vec<Grant>, StoreError> {
+        self.db
+            .run(|c| {
+                let mut stmt = c.prepare("SELECT body FROM signoff_grants ORDER BY rowid")?;
+                let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+                rows.map(|b| b.and_then(|b| decode_grant(&b))).collect()
+            })
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    async fn revoke_grant(
+        &self,
+        id: &str,
+        revocation: Revocation,
+    ) -> Result<Option<Grant>, StoreError> {
+        let id = id.to_owned();
+        self.db
+            .run(move |c| {
+                let tx = c.transaction()?;
+                let Some(body) = tx
+                    .query_row(
+                        "SELECT body FROM signoff_grants WHERE id = ?1",
+                        params![id],
+                        |r| r.get::<_, String>(0),
+                    )
+                    .optional()?
+                else {
+                    return Ok(None);
+                };
+                let mut grant = decode_grant(&body)?;
+                if grant.revoked.is_none() {
+                    grant.revoked = Some(revocation);
+                    let body = serde_json::to_string(&grant)
+                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                    tx.execute(
+                        "UPDATE signoff_grants SET body = ?1, revoked = 1 WHERE id = ?2",
+                        params![body, id],
+                    )?;
+                }
+                tx.commit()?;
+                Ok(Some(grant))
+            })
+            .await
+            .map_err(|e| self.err(e))
+    }
+}
+
+fn decode_grant(body: &str) -> Result<Grant, rusqlite::Error> {
+    serde_json::from_str(body).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::action::Action;
-use crate::policy::{Decision, Requirement, Risk};
+use crate::policy::{ApprovalRequirements, Decision, Requirement, Risk};
 
 /// Where a request is in its lifecycle:
 /// `pending → approved | denied | expired | cancelled`, and `approved →
@@ -95,6 +95,18 @@ pub struct Vote {
     /// When it was counted (set by the gate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<DateTime<Utc>>,
+    /// A grant the approver attaches: later actions the same rule sends to
+    /// approval, in its scope, are permitted for this long (DESIGN §13).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::policy::opt_duration"
+    )]
+    pub grant: Option<std::time::Duration>,
+    /// Break-glass: one member of `[policy] break_glass`'s group resolves
+    /// the request alone; the comment is the required reason.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub break_glass: bool,
 }
 
 fn default_channel() -> String {
@@ -124,7 +136,22 @@ impl Vote {
             authenticated: false,
             os_user: None,
             at: None,
+            grant: None,
+            break_glass: false,
         }
+    }
+
+    /// Attaches a grant of `length` to an approval (DESIGN §13).
+    pub fn grant(mut self, length: std::time::Duration) -> Self {
+        self.grant = Some(length);
+        self
+    }
+
+    /// A break-glass approval by `voter` with its required `reason`.
+    pub fn break_glass(voter: impl Into<String>, reason: impl Into<String>) -> Self {
+        let mut v = Self::approve(voter).comment(reason);
+        v.break_glass = true;
+        v
     }
 
     /// Adds a comment.
@@ -258,6 +285,12 @@ pub struct StoredRequest {
     /// The dispatcher's claim on posting it (server-dispatched approvals).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim: Option<Claim>,
+    /// The groups it was escalated to (notified and audited), DESIGN §13.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalated: Vec<String>,
+    /// When the channels were last reminded of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminded_at: Option<DateTime<Utc>>,
 }
 
 /// A vote as shown to reviewers.
@@ -309,6 +342,14 @@ pub struct ApprovalRequest {
     pub requirements: Vec<Requirement>,
     /// Whether reviewers may edit args.
     pub allow_edit: bool,
+    /// The longest grant an approver may attach; absent when the rules
+    /// allow none (DESIGN §13).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::policy::opt_duration"
+    )]
+    pub max_grant: Option<std::time::Duration>,
     /// Status now.
     pub status: RequestStatus,
     /// Votes so far.
@@ -344,6 +385,7 @@ impl StoredRequest {
             risk: approval.and_then(|a| a.risk),
             requirements: approval.map(|a| a.requirements.clone()).unwrap_or_default(),
             allow_edit: approval.is_some_and(|a| a.allow_edit),
+            max_grant: approval.and_then(ApprovalRequirements::max_grant),
             status: self.status,
             votes: self
                 .votes

@@ -91,6 +91,64 @@ pub trait Approver: Send + Sync {
         let _ = (request, delivery);
         Ok(())
     }
+
+    /// Tells the readers of a post this approver made about `notice` (a
+    /// reminder, an escalation, a break-glass), e.g. as a reply in the
+    /// post's thread. Called only for channels it
+    /// [`refreshes`](Approver::refreshes). The default tells nobody.
+    async fn notify(
+        &self,
+        request: &ApprovalRequest,
+        delivery: &Delivery,
+        notice: &Notice,
+    ) -> Result<(), ApproverError> {
+        let _ = (request, delivery, notice);
+        Ok(())
+    }
+}
+
+/// What the channels are told about a request after posting it (DESIGN §13).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// It is still pending: a reminder.
+    Reminder,
+    /// Its requirement is now open to `group` (`members`).
+    Escalated {
+        /// The escalation group.
+        group: String,
+        /// Its members, as principals.
+        members: Vec<String>,
+    },
+    /// One member of the break-glass group resolved it alone.
+    BreakGlass {
+        /// Who.
+        by: String,
+        /// Their reason.
+        reason: String,
+    },
+}
+
+impl Notice {
+    /// One line for a channel message.
+    pub fn text(&self, request: &ApprovalRequest) -> String {
+        match self {
+            Notice::Reminder => format!(
+                "Reminder: `{}` by {} still waits for approval (expires {}).",
+                request.action,
+                request.actor.as_deref().unwrap_or("?"),
+                request.expires_at.format("%Y-%m-%d %H:%M UTC")
+            ),
+            Notice::Escalated { group, members } => format!(
+                "Escalated: no decision in time; members of `{group}` ({}) may now approve `{}`.",
+                members.join(", "),
+                request.action
+            ),
+            Notice::BreakGlass { by, reason } => format!(
+                "Break-glass: {by} approved `{}` alone. Reason: {reason}",
+                request.action
+            ),
+        }
+    }
 }
 
 /// For agents whose approvals an approval server dispatches (`approver =
@@ -402,6 +460,23 @@ impl Approver for Routes {
         for a in self.all() {
             if a.refreshes(&delivery.channel)
                 && let Err(e) = a.refresh(request, delivery).await
+            {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    async fn notify(
+        &self,
+        request: &ApprovalRequest,
+        delivery: &Delivery,
+        notice: &Notice,
+    ) -> Result<(), ApproverError> {
+        let mut first = None;
+        for a in self.all() {
+            if a.refreshes(&delivery.channel)
+                && let Err(e) = a.notify(request, delivery, notice).await
             {
                 first.get_or_insert(e);
             }

@@ -115,6 +115,10 @@ pub enum RejectReason {
     BadEdit,
     /// The rule counts votes only from other channels.
     ChannelNotAllowed,
+    /// The attached grant is not allowed (no `max_grant`, too long, on a deny).
+    BadGrant,
+    /// A break-glass vote was refused (no reason, not in the group, no group).
+    BreakGlassRefused,
 }
 
 impl RejectReason {
@@ -131,6 +135,8 @@ impl RejectReason {
             RejectReason::EditNotAllowed => "edit_not_allowed",
             RejectReason::BadEdit => "bad_edit",
             RejectReason::ChannelNotAllowed => "channel_not_allowed",
+            RejectReason::BadGrant => "bad_grant",
+            RejectReason::BreakGlassRefused => "break_glass_refused",
         }
     }
 }

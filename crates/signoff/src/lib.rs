@@ -7,9 +7,11 @@ pub mod approval;
 pub mod approver;
 pub mod audit;
 pub mod canonical;
+pub mod clock;
 pub mod directory;
 mod error;
 pub mod gate;
+pub mod grant;
 pub mod policy;
 pub mod principal;
 pub mod redact;
@@ -21,11 +23,14 @@ pub use action::{Action, ActionError};
 pub use approval::{
     ApprovalRequest, Claim, Delivery, RequestStatus, Resolution, StoredRequest, Verdict, Vote,
 };
-pub use approver::{Approver, ApproverError, Queue, Routes, ServerDispatch, Terminal, VoteSender};
+pub use approver::{
+    Approver, ApproverError, Notice, Queue, Routes, ServerDispatch, Terminal, VoteSender,
+};
 pub use audit::{AuditError, AuditLog, AuditRecord, AuditSink, Durability, Event, JsonlSink};
 pub use directory::{Directory, DirectoryError, StaticDirectory};
 pub use error::{Denial, DeniedBy, Error, RejectReason, TimedOut, VoteRejection};
 pub use gate::{ActionGate, Gate, GateBuilder, Outcome, Permit, Submission, VoteOutcome};
+pub use grant::{Grant, Revocation, ScopeField};
 pub use policy::{
     ApprovalRequirements, Decision, Effect, Evaluation, Explanation, OnTimeout, Policy,
     PolicyBuilder, PolicyError, PolicyIssue, Requirement, Risk, RuleBuilder, RuleTrace,

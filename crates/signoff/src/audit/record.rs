@@ -40,6 +40,21 @@ pub enum Event {
     /// A signed checkpoint of the chain.
     #[serde(rename = "audit.checkpoint")]
     AuditCheckpoint,
+    /// An approval created a grant (DESIGN §13).
+    #[serde(rename = "grant.created")]
+    GrantCreated,
+    /// A grant permitted an action without new votes.
+    #[serde(rename = "grant.used")]
+    GrantUsed,
+    /// A grant was revoked.
+    #[serde(rename = "grant.revoked")]
+    GrantRevoked,
+    /// One member of the break-glass group resolved a request alone.
+    #[serde(rename = "approval.break_glass")]
+    ApprovalBreakGlass,
+    /// A request's requirement was opened to its escalation group.
+    #[serde(rename = "approval.escalated")]
+    ApprovalEscalated,
     /// A shadow (candidate) policy decided differently from the live one;
     /// the record holds the candidate's effect, rules, reason and digest and
     /// follows the live `policy.decided` record of the same action.
@@ -61,6 +76,11 @@ impl Event {
             Event::ActionAbandoned => "action.abandoned",
             Event::AuditRecovered => "audit.recovered",
             Event::AuditCheckpoint => "audit.checkpoint",
+            Event::GrantCreated => "grant.created",
+            Event::GrantUsed => "grant.used",
+            Event::GrantRevoked => "grant.revoked",
+            Event::ApprovalBreakGlass => "approval.break_glass",
+            Event::ApprovalEscalated => "approval.escalated",
             Event::PolicyShadow => "policy.shadow",
         }
     }
@@ -149,6 +169,9 @@ pub struct AuditRecord {
     /// An error message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The grant concerned (`grant.*` records), DESIGN §13.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
     /// ed25519 signature of a checkpoint, hex.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
@@ -216,6 +239,7 @@ impl AuditRecord {
             key(line, "event");
             s(line, e.as_str());
         }
+        opt!("grant", self.grant);
         let split = line.len();
         let mut tail = String::with_capacity(256);
         let key2 = |tail: &mut String, k: &str| {

@@ -21,6 +21,7 @@
 //! ```
 
 mod dispatch;
+mod grants;
 mod permit;
 mod refusals;
 mod tally;
@@ -100,6 +101,8 @@ pub(crate) struct GateInner {
     /// The requests this gate's own `require`/`resume` calls wait on, and
     /// how many wait on each.
     waiting: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    /// The clock of grants and escalation (DESIGN §13).
+    clock: Arc<dyn crate::clock::Clock>,
 }
 
 /// Counts a waiter on a request for as long as it lives.
@@ -202,9 +205,17 @@ pub struct GateBuilder {
     redaction_key: Option<RedactionKey>,
     defaults: Defaults,
     context_error: Option<String>,
+    clock: Option<Arc<dyn crate::clock::Clock>>,
 }
 
 impl GateBuilder {
+    /// The clock of grants, escalation and reminders (default: the system
+    /// clock; tests use [`crate::clock::TokioClock`] with paused time).
+    pub fn clock(mut self, clock: impl crate::clock::Clock + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
     /// The key of the keyed digests that replace redacted values (DESIGN
     /// §14). Without one the gate makes a random key of its own.
     pub fn redaction_key(mut self, key: RedactionKey) -> Self {
@@ -352,6 +363,9 @@ impl GateBuilder {
                 redaction_key: self.redaction_key.unwrap_or_else(RedactionKey::random),
                 defaults,
                 waiting: std::sync::Mutex::default(),
+                clock: self
+                    .clock
+                    .unwrap_or_else(|| Arc::new(crate::clock::SystemClock)),
             }),
         })
     }
@@ -793,6 +807,16 @@ impl Gate {
                 })))
             }
             Effect::Approve => {
+                // a live grant for every approve rule that matched permits it (DESIGN §13)
+                if decision
+                    .approval
+                    .as_ref()
+                    .is_some_and(|a| a.max_grant().is_some())
+                    && let Some(grants) = self.grant_cover(&policy, &action, &decision).await?
+                {
+                    let by = self.use_grants(with_shadow(decided), &grants).await?;
+                    return Ok(Started::Permit(self.permit(action, args_digest, None, by)));
+                }
                 let Some(approver) = self.inner.approver.clone() else {
                     let err = Error::NoApprover {
                         action: action.name.clone(),
@@ -808,7 +832,7 @@ impl Gate {
                         "approve decision without requirements".into(),
                     ));
                 };
-                let now = Utc::now();
+                let now = self.inner.clock.now();
                 let expires_at = checked_after(now, approval.timeout)?;
                 let request = StoredRequest {
                     id: uuid::Uuid::now_v7().to_string(),
@@ -826,6 +850,8 @@ impl Gate {
                     version: 0,
                     deliveries: Vec::new(),
                     claim: None,
+                    escalated: Vec::new(),
+                    reminded_at: None,
                 };
                 let stored = self.inner.store.create(request.clone()).await?;
                 if stored.id != request.id {
@@ -1236,6 +1262,9 @@ impl Gate {
                         let _ = self.inner.store.update(&stop).await;
                         return Err(e.into());
                     }
+                    if new.status == RequestStatus::Approved {
+                        self.create_grants(&new).await?;
+                    }
                     self.refresh_in_background(request_id);
                     return Ok(VoteOutcome::Counted(new.status));
                 }
@@ -1317,6 +1346,9 @@ impl Gate {
         if let Some(message) = self.self_approval(req, &voter) {
             return Err((R::SelfApproval, message));
         }
+        if vote.break_glass {
+            return self.apply_break_glass(req, vote, &voter).await;
+        }
         // 3. must be in a required group
         let approval = req
             .decision
@@ -1324,8 +1356,9 @@ impl Gate {
             .as_ref()
             .ok_or((R::Resolved, "the request has no requirements".to_owned()))?;
         let mut eligible = false;
+        let now = self.inner.clock.now();
         for r in &approval.requirements {
-            match self.is_member(&r.group, &voter).await {
+            match self.fills(req, r, &voter, now).await {
                 Ok(true) => {
                     eligible = true;
                     break;
@@ -1359,6 +1392,7 @@ impl Gate {
                 ),
             ));
         }
+        Self::check_grant(vote, approval)?;
         // 7. the vote names the args it saw
         if let Some(seen) = &vote.args_digest
             && *seen != req.args_digest
@@ -1522,9 +1556,10 @@ impl Gate {
             slots.extend(std::iter::repeat_n(i, r.min as usize));
         }
         let mut member = vec![vec![false; approval.requirements.len()]; voters.len()];
+        let now = self.inner.clock.now();
         for (v, who) in voters.iter().enumerate() {
             for (i, r) in approval.requirements.iter().enumerate() {
-                member[v][i] = self.is_member(&r.group, who).await.unwrap_or(false);
+                member[v][i] = self.fills(req, r, who, now).await.unwrap_or(false);
             }
         }
         tally::can_fill(&slots, voters.len(), &|v, i| member[v][i])

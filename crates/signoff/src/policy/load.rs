@@ -318,6 +318,7 @@ pub(crate) struct Compiled {
     pub unsafe_allow_on_timeout: bool,
     pub redaction: crate::redact::Redaction,
     pub owners: Vec<(Glob, Vec<Principal>)>,
+    pub break_glass: Option<String>,
 }
 
 /// The longest timeout (and grant) a policy may ask for: a year.
@@ -487,6 +488,7 @@ pub(crate) fn compile(
                 allow_edit: None,
                 redact: None,
                 channels: None,
+                grants: GrantFields::default(),
             },
             &groups,
             unsafe_allow_on_timeout,
@@ -521,6 +523,29 @@ pub(crate) fn compile(
     for r in &raw.rules {
         all_redact.extend(r.redact.iter().flatten().map(String::as_str));
     }
+
+    let break_glass = header.break_glass.as_ref().and_then(|bg| {
+        let at = [Seg::Key("policy"), Seg::Key("break_glass")];
+        match bg.approvers.as_deref() {
+            None => {
+                c.issue(
+                    None,
+                    &at,
+                    "`break_glass` needs `approvers`: the group whose members may resolve a request alone",
+                );
+                None
+            }
+            Some(g) if !groups.contains_key(g) => {
+                c.issue(
+                    None,
+                    &[Seg::Key("policy"), Seg::Key("break_glass"), Seg::Key("approvers")],
+                    format!("`break_glass.approvers` names undefined group `{g}`"),
+                );
+                None
+            }
+            Some(g) => Some(g.to_owned()),
+        }
+    });
 
     let mut owners = Vec::new();
     for (pattern, people) in &raw.owners {
@@ -583,7 +608,18 @@ pub(crate) fn compile(
             header.redact_defaults.unwrap_or(true),
         ),
         owners,
+        break_glass,
     })
+}
+
+/// `max_grant`, `grant_scope`, `remind_every`, `escalate_after`, `escalate_to`.
+#[derive(Default)]
+struct GrantFields<'a> {
+    max_grant: Option<&'a str>,
+    grant_scope: Option<&'a [String]>,
+    remind_every: Option<&'a str>,
+    escalate_after: Option<&'a str>,
+    escalate_to: Option<&'a str>,
 }
 
 struct ApprovalFields<'a> {
@@ -594,6 +630,7 @@ struct ApprovalFields<'a> {
     allow_edit: Option<bool>,
     redact: Option<&'a [String]>,
     channels: Option<&'a [String]>,
+    grants: GrantFields<'a>,
 }
 
 fn approval_spec(
@@ -731,6 +768,8 @@ fn approval_spec(
         }
         channels = Some(list.iter().map(|s| s.as_str().into()).collect());
     }
+    let (grant, remind_every, escalation, fine) = grant_fields(c, rule, base, &f.grants, groups);
+    ok &= fine;
     let (g, _) = group?;
     ok.then(|| ApprovalSpec {
         group: g.into(),
@@ -740,7 +779,124 @@ fn approval_spec(
         allow_edit: f.allow_edit.unwrap_or(false),
         redact: redact.into(),
         channels,
+        grant,
+        remind_every,
+        escalation,
     })
+}
+
+type GrantParts = (
+    Option<super::GrantSpec>,
+    Option<Duration>,
+    Option<(Duration, Box<str>)>,
+    bool,
+);
+
+/// Checks the grant, reminder and escalation keys of an approve rule.
+fn grant_fields(
+    c: &mut Checker<'_>,
+    rule: Option<&str>,
+    base: &[Seg<'_>],
+    f: &GrantFields<'_>,
+    groups: &BTreeMap<String, Vec<Principal>>,
+) -> GrantParts {
+    let at = |key: &'static str| {
+        let mut p = base.to_vec();
+        p.push(Seg::Key(key));
+        p
+    };
+    let mut ok = true;
+    let mut duration = |c: &mut Checker<'_>, key: &'static str, v: Option<&str>| {
+        v.and_then(|t| match parse_duration(t) {
+            Ok(d) => Some(d),
+            Err(m) => {
+                c.issue(rule, &at(key), format!("`{key}`: {m}"));
+                ok = false;
+                None
+            }
+        })
+    };
+    let max_grant = duration(c, "max_grant", f.max_grant);
+    let remind_every = duration(c, "remind_every", f.remind_every);
+    let escalate_after = duration(c, "escalate_after", f.escalate_after);
+    let mut scope = Vec::new();
+    match f.grant_scope {
+        Some(_) if f.max_grant.is_none() => {
+            c.issue(
+                rule,
+                &at("grant_scope"),
+                "`grant_scope` needs `max_grant`: without it the rule gives no grants",
+            );
+            ok = false;
+        }
+        Some([]) => {
+            c.issue(
+                rule,
+                &at("grant_scope"),
+                "`grant_scope` is an empty list, so one grant would cover every action of the rule; name the fields that must match",
+            );
+            ok = false;
+        }
+        Some(list) => {
+            for (i, field) in list.iter().enumerate() {
+                match crate::grant::ScopeField::parse(field) {
+                    Ok(sf) if scope.contains(&sf) => {
+                        let mut p = at("grant_scope");
+                        p.push(Seg::Index(i));
+                        c.issue(rule, &p, format!("scope field `{field}` is listed twice"));
+                        ok = false;
+                    }
+                    Ok(sf) => scope.push(sf),
+                    Err(m) => {
+                        let mut p = at("grant_scope");
+                        p.push(Seg::Index(i));
+                        c.issue(rule, &p, m);
+                        ok = false;
+                    }
+                }
+            }
+        }
+        None => scope = crate::grant::ScopeField::defaults(),
+    }
+    let escalation = match (escalate_after, f.escalate_to, f.escalate_after) {
+        (Some(after), Some(to), _) => {
+            if groups.contains_key(to) {
+                Some((after, to.into()))
+            } else {
+                c.issue(
+                    rule,
+                    &at("escalate_to"),
+                    format!("`escalate_to` names undefined group `{to}`"),
+                );
+                ok = false;
+                None
+            }
+        }
+        (_, Some(_), None) => {
+            c.issue(
+                rule,
+                &at("escalate_to"),
+                "`escalate_to` needs `escalate_after`: when the group may step in",
+            );
+            ok = false;
+            None
+        }
+        (_, None, Some(_)) => {
+            c.issue(
+                rule,
+                &at("escalate_after"),
+                "`escalate_after` needs `escalate_to`: the group escalated to",
+            );
+            ok = false;
+            None
+        }
+        _ => None,
+    };
+    let grant = max_grant.map(|max| super::GrantSpec {
+        max,
+        scope: scope.into(),
+    });
+    (grant, remind_every, escalation, ok)
 }
 
 fn compile_rule<'r>(
@@ -893,6 +1049,13 @@ fn compile_rule<'r>(
                 allow_edit: r.allow_edit,
                 redact: r.redact.as_deref(),
                 channels: r.channels.as_deref(),
+                grants: GrantFields {
+                    max_grant: r.max_grant.as_deref(),
+                    grant_scope: r.grant_scope.as_deref(),
+                    remind_every: r.remind_every.as_deref(),
+                    escalate_after: r.escalate_after.as_deref(),
+                    escalate_to: r.escalate_to.as_deref(),
+                },
             },
             groups,
             unsafe_allow_on_timeout,
@@ -909,6 +1072,11 @@ fn compile_rule<'r>(
             ("on_timeout", r.on_timeout.is_some()),
             ("allow_edit", r.allow_edit.is_some()),
             ("channels", r.channels.is_some()),
+            ("max_grant", r.max_grant.is_some()),
+            ("grant_scope", r.grant_scope.is_some()),
+            ("remind_every", r.remind_every.is_some()),
+            ("escalate_after", r.escalate_after.is_some()),
+            ("escalate_to", r.escalate_to.is_some()),
         ] {
             if present && r.effect.is_some() && ok {
                 c.issue(

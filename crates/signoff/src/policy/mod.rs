@@ -137,6 +137,19 @@ pub(crate) struct ApprovalSpec {
     pub redact: Box<[Box<str>]>,
     /// The vote channels that count (`None`: every channel).
     pub channels: Option<Box<[Box<str>]>>,
+    /// `max_grant` and `grant_scope`: whether reviewers may attach grants.
+    pub grant: Option<GrantSpec>,
+    /// `remind_every`.
+    pub remind_every: Option<Duration>,
+    /// `escalate_after` and `escalate_to`.
+    pub escalation: Option<(Duration, Box<str>)>,
+}
+
+/// A rule's grant settings (DESIGN §13).
+#[derive(Debug, Clone)]
+pub(crate) struct GrantSpec {
+    pub max: Duration,
+    pub scope: Box<[crate::grant::ScopeField]>,
 }
 
 /// A compiled rule.
@@ -312,6 +325,21 @@ fn approval_json(a: &ApprovalSpec, m: &mut serde_json::Map<String, Value>) {
             json!(ch.iter().map(|s| &**s).collect::<Vec<_>>()),
         );
     }
+    // grants, reminders, escalation (DESIGN §13); absent keys keep old digests
+    if let Some(g) = &a.grant {
+        m.insert("max_grant".into(), json!(format_duration(g.max)));
+        m.insert(
+            "grant_scope".into(),
+            json!(g.scope.iter().map(ToString::to_string).collect::<Vec<_>>()),
+        );
+    }
+    if let Some(d) = a.remind_every {
+        m.insert("remind_every".into(), json!(format_duration(d)));
+    }
+    if let Some((after, to)) = &a.escalation {
+        m.insert("escalate_after".into(), json!(format_duration(*after)));
+        m.insert("escalate_to".into(), json!(&**to));
+    }
 }
 
 /// An immutable, validated policy. Cloning is cheap (one `Arc`).
@@ -333,6 +361,8 @@ struct Inner {
     unsafe_allow_on_timeout: bool,
     redaction: crate::redact::Redaction,
     owners: Vec<(Glob, Vec<Principal>)>,
+    /// `[policy] break_glass`'s group.
+    break_glass: Option<String>,
 }
 
 impl fmt::Debug for Policy {
@@ -416,11 +446,36 @@ impl Policy {
             unsafe_allow_on_timeout: c.unsafe_allow_on_timeout,
             redaction: c.redaction,
             owners: c.owners,
+            break_glass: c.break_glass,
         };
         inner.digest = crate::canonical::digest(&canonical_json(&inner));
         Policy {
             inner: Arc::new(inner),
         }
+    }
+
+    /// The group of `[policy] break_glass`, if set: one of its members may
+    /// resolve an approve request alone, with a reason (DESIGN §13).
+    pub fn break_glass_group(&self) -> Option<&str> {
+        self.inner.break_glass.as_deref()
+    }
+
+    /// The rule with this id.
+    pub fn rule_by_id(&self, id: &str) -> Option<&Rule> {
+        self.inner.rules.iter().find(|r| &*r.id == id)
+    }
+
+    /// What a grant under `rule` is bound to: a digest of the rule's
+    /// canonical form and of its group's members, so an edited rule or a
+    /// changed group never inherits the grants given before.
+    pub(crate) fn grant_binding(&self, rule: &Rule) -> String {
+        let members: Vec<&str> = rule
+            .approval
+            .as_ref()
+            .and_then(|a| self.inner.groups.get(&*a.group))
+            .map(|m| m.iter().map(Principal::as_str).collect())
+            .unwrap_or_default();
+        crate::canonical::digest(&json!({ "rule": rule.to_json(), "members": members }))
     }
 
     /// The policy's name from `[policy] name`.
@@ -726,6 +781,9 @@ fn canonical_json(inner: &Inner) -> Value {
     if !inner.redaction.hides_secret_names() {
         header.insert("redact_defaults".into(), json!(false));
     }
+    if let Some(g) = &inner.break_glass {
+        header.insert("break_glass".into(), json!({ "approvers": g }));
+    }
     if let Some(a) = &inner.default_approval {
         header.insert("approvers".into(), json!(&*a.group));
         header.insert("min_approvals".into(), json!(a.min));
@@ -909,6 +967,10 @@ impl<'p> Evaluation<'p> {
                 group: spec.group.to_string(),
                 min: spec.min,
                 rule: rule.map(str::to_owned),
+                escalate_after: spec.escalation.as_ref().map(|e| e.0),
+                escalate_to: spec.escalation.as_ref().map(|e| e.1.to_string()),
+                max_grant: rule.and(spec.grant.as_ref().map(|g| g.max)),
+                remind_every: spec.remind_every,
             });
             req.timeout = req.timeout.min(spec.timeout);
             if spec.on_timeout == OnTimeout::Deny {
@@ -955,6 +1017,53 @@ pub struct Requirement {
     /// The rule that asked for it (none for the policy default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+    /// After how long since the request was made `escalate_to`'s members
+    /// may fill it too (DESIGN §13).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_duration"
+    )]
+    pub escalate_after: Option<Duration>,
+    /// The group escalated to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate_to: Option<String>,
+    /// The rule's `max_grant`: the longest grant an approver may attach.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_duration"
+    )]
+    pub max_grant: Option<Duration>,
+    /// The rule's `remind_every`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_duration"
+    )]
+    pub remind_every: Option<Duration>,
+}
+
+impl ApprovalRequirements {
+    /// The longest grant an approver may attach: the shortest `max_grant`
+    /// of the rules, and only when every rule allows grants (a grant must
+    /// cover every approve rule that matched to be of use), DESIGN §13.
+    pub fn max_grant(&self) -> Option<Duration> {
+        let mut max: Option<Duration> = None;
+        for r in &self.requirements {
+            let d = r.max_grant?;
+            max = Some(max.map_or(d, |m| m.min(d)));
+        }
+        max
+    }
+
+    /// How often the channels are reminded: the shortest `remind_every`.
+    pub fn remind_every(&self) -> Option<Duration> {
+        self.requirements
+            .iter()
+            .filter_map(|r| r.remind_every)
+            .min()
+    }
 }
 
 /// Everything an approve decision asks for, combined over its rules.
@@ -977,6 +1086,28 @@ pub struct ApprovalRequirements {
     /// `None`: any channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<String>>,
+}
+
+/// An optional humantime duration (`"30m"`).
+pub(crate) mod opt_duration {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            Some(s) => humantime::parse_duration(&s)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+            None => Ok(None),
+        }
+    }
 }
 
 mod humantime_serde_compat {

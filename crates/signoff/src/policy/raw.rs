@@ -68,6 +68,22 @@ pub(crate) struct RawHeader {
         skip_serializing_if = "Option::is_none"
     )]
     pub redact_defaults: Option<bool>,
+    /// `break_glass = { approvers = "GROUP" }`: one member of GROUP may
+    /// resolve an approve request alone, with a reason (DESIGN §13).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub break_glass: Option<RawBreakGlass>,
+}
+
+/// The `[policy] break_glass` table.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBreakGlass {
+    #[serde(default, deserialize_with = "present")]
+    pub approvers: Option<String>,
 }
 
 /// One `[[rules]]` entry.
@@ -113,4 +129,40 @@ pub(crate) struct RawRule {
         skip_serializing_if = "Option::is_none"
     )]
     pub channels: Option<Vec<String>>,
+    /// The longest grant a reviewer may attach when approving (DESIGN §13).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_grant: Option<String>,
+    /// The fields a later action must share with the approved one for a
+    /// grant to cover it (default: action, actor, resource, env).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub grant_scope: Option<Vec<String>>,
+    /// How often the channels are reminded of a pending request.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub remind_every: Option<String>,
+    /// After how long `escalate_to`'s members may fill the requirement.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub escalate_after: Option<String>,
+    /// The group escalated to.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub escalate_to: Option<String>,
 }

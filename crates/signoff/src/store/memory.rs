@@ -8,6 +8,7 @@ use tokio::sync::Notify;
 
 use super::{ApprovalStore, StoreError};
 use crate::approval::{RequestStatus, StoredRequest};
+use crate::grant::{Grant, Revocation};
 
 /// Keeps requests in memory; lost when the process ends.
 #[derive(Debug, Clone, Default)]
@@ -21,6 +22,7 @@ struct State {
     by_action: HashMap<String, String>,
     order: Vec<String>,
     beats: HashMap<String, chrono::DateTime<chrono::Utc>>,
+    grants: Vec<Grant>,
 }
 
 impl MemoryStore {
@@ -139,5 +141,45 @@ impl ApprovalStore for MemoryStore {
 
     async fn latest_beat(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
         Ok(self.lock()?.beats.values().max().copied())
+    }
+
+    async fn put_grant(&self, grant: &Grant) -> Result<(), StoreError> {
+        let mut s = self.lock()?;
+        if s.grants.iter().any(|g| g.id == grant.id) {
+            return Err(StoreError::new(
+                "memory",
+                format!("grant id `{}` exists", grant.id),
+            ));
+        }
+        s.grants.push(grant.clone());
+        Ok(())
+    }
+
+    async fn grants_by_key(&self, key: &str) -> Result<Vec<Grant>, StoreError> {
+        Ok(self
+            .lock()?
+            .grants
+            .iter()
+            .filter(|g| g.key == key)
+            .cloned()
+            .collect())
+    }
+
+    async fn list_grants(&self) -> Result<Vec<Grant>, StoreError> {
+        Ok(self.lock()?.grants.clone())
+    }
+
+    async fn revoke_grant(
+        &self,
+        id: &str,
+        revocation: Revocation,
+    ) -> Result<Option<Grant>, StoreError> {
+        let mut s = self.lock()?;
+        Ok(s.grants.iter_mut().find(|g| g.id == id).map(|g| {
+            if g.revoked.is_none() {
+                g.revoked = Some(revocation);
+            }
+            g.clone()
+        }))
     }
 }

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::approval::{RequestStatus, StoredRequest};
+use crate::grant::{Grant, Revocation};
 
 /// Why the store failed. The gate fails closed on any of these.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -76,5 +77,41 @@ pub trait ApprovalStore: Send + Sync {
             self.describe(),
             "this store keeps no dispatcher heartbeats",
         ))
+    }
+
+    /// Stores a new grant (DESIGN §13). Stores that keep no grants refuse,
+    /// so approvals there simply carry none.
+    async fn put_grant(&self, grant: &Grant) -> Result<(), StoreError> {
+        let _ = grant;
+        Err(self.no_grants())
+    }
+
+    /// Every grant with this lookup key, revoked and expired ones included
+    /// (the gate checks them). Read from the store on every call: a revoke
+    /// in another process is seen at once.
+    async fn grants_by_key(&self, key: &str) -> Result<Vec<Grant>, StoreError> {
+        let _ = key;
+        Err(self.no_grants())
+    }
+
+    /// Every grant, oldest first.
+    async fn list_grants(&self) -> Result<Vec<Grant>, StoreError> {
+        Err(self.no_grants())
+    }
+
+    /// Revokes a grant; the grant as stored afterwards (an earlier
+    /// revocation is kept), or `None` when there is no such grant.
+    async fn revoke_grant(
+        &self,
+        id: &str,
+        revocation: Revocation,
+    ) -> Result<Option<Grant>, StoreError> {
+        let _ = (id, revocation);
+        Err(self.no_grants())
+    }
+
+    /// The error of a store that keeps no grants.
+    fn no_grants(&self) -> StoreError {
+        StoreError::new(self.describe(), "this store keeps no grants")
     }
 }

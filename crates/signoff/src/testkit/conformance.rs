@@ -26,6 +26,8 @@ fn request(id: &str, action_id: &str) -> StoredRequest {
         submitted_digest: String::new(),
         deliveries: Vec::new(),
         claim: None,
+        escalated: Vec::new(),
+        reminded_at: None,
         decision: Decision {
             effect: Effect::Approve,
             rules: vec!["r".to_owned()],
@@ -35,6 +37,10 @@ fn request(id: &str, action_id: &str) -> StoredRequest {
                     group: "g".to_owned(),
                     min: 1,
                     rule: Some("r".to_owned()),
+                    escalate_after: Some(Duration::from_secs(1800)),
+                    escalate_to: Some("sre".to_owned()),
+                    max_grant: Some(Duration::from_secs(3600)),
+                    remind_every: Some(Duration::from_secs(600)),
                 }],
                 timeout: Duration::from_secs(60),
                 on_timeout: OnTimeout::Deny,
@@ -234,6 +240,124 @@ where
             .claim_dispatch("req-5", "other", Duration::from_secs(0))
             .await
             .unwrap()
+    );
+
+    // escalation marks and reminders are kept with the request
+    let mut r5 = store.get("req-5").await.unwrap().unwrap();
+    r5.escalated.push("sre".into());
+    r5.reminded_at = Some(Utc::now());
+    r5.version += 1;
+    assert!(store.update(&r5).await.unwrap());
+    assert_eq!(store.get("req-5").await.unwrap().unwrap(), r5);
+
+    grant_conformance(store.as_ref()).await;
+}
+
+fn grant(id: &str, key: &str) -> crate::grant::Grant {
+    let now = Utc::now();
+    let mut scope = serde_json::Map::new();
+    scope.insert("action".into(), json!("db.export"));
+    scope.insert("resource".into(), serde_json::Value::Null);
+    crate::grant::Grant {
+        id: id.to_owned(),
+        rule: "r".to_owned(),
+        binding: "blake3:b".to_owned(),
+        key: key.to_owned(),
+        scope,
+        approvers: vec!["user:carol@example.com".to_owned()],
+        request_id: "req-1".to_owned(),
+        policy_digest: "blake3:p".to_owned(),
+        created_at: now,
+        expires_at: now + chrono::Duration::minutes(30),
+        revoked: None,
+    }
+}
+
+/// The grant part of the store contract (DESIGN §13): grants read back
+/// equal, are found by key, listed oldest first, and a revoke is seen by
+/// the next read (no cache) and kept once made.
+async fn grant_conformance(store: &dyn ApprovalStore) {
+    assert!(
+        store.list_grants().await.unwrap().is_empty(),
+        "no grant yet"
+    );
+    assert!(store.grants_by_key("k1").await.unwrap().is_empty());
+    let g1 = grant("grant-1", "k1");
+    let g2 = grant("grant-2", "k2");
+    let g3 = grant("grant-3", "k1");
+    store.put_grant(&g1).await.unwrap();
+    store.put_grant(&g2).await.unwrap();
+    store.put_grant(&g3).await.unwrap();
+    assert!(
+        store.put_grant(&g1).await.is_err(),
+        "a grant id is stored once"
+    );
+    let mut by_key: Vec<String> = store
+        .grants_by_key("k1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    by_key.sort();
+    assert_eq!(by_key, ["grant-1", "grant-3"]);
+    let listed = store.list_grants().await.unwrap();
+    assert_eq!(
+        listed.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(),
+        ["grant-1", "grant-2", "grant-3"],
+        "listed oldest first"
+    );
+    assert_eq!(listed[1], g2, "a grant reads back equal");
+
+    let first = crate::grant::Revocation {
+        by: "user:alice@example.com".into(),
+        at: Utc::now(),
+        reason: Some("done".into()),
+    };
+    let revoked = store
+        .revoke_grant("grant-1", first.clone())
+        .await
+        .unwrap()
+        .expect("a stored grant can be revoked");
+    assert_eq!(revoked.revoked.as_ref(), Some(&first));
+    let seen = store.grants_by_key("k1").await.unwrap();
+    let g = seen.iter().find(|g| g.id == "grant-1").unwrap();
+    assert_eq!(
+        g.revoked.as_ref(),
+        Some(&first),
+        "the next read sees the revoke"
+    );
+    // a second revoke keeps the first
+    let again = store
+        .revoke_grant(
+            "grant-1",
+            crate::grant::Revocation {
+                by: "user:bob@example.com".into(),
+                at: Utc::now(),
+                reason: None,
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.revoked.as_ref(), Some(&first));
+    assert!(
+        store
+            .revoke_grant("nope", first.clone())
+            .await
+            .unwrap()
+            .is_none(),
+        "revoking an unknown grant finds nothing"
+    );
+    let other = store.grants_by_key("k1").await.unwrap();
+    assert!(
+        other
+            .iter()
+            .find(|g| g.id == "grant-3")
+            .unwrap()
+            .revoked
+            .is_none(),
+        "a revoke touches only its grant"
     );
 }
 
