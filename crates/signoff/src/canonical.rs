@@ -1,6 +1,10 @@
 //! Canonical JSON (keys sorted, no insignificant whitespace) and the blake3
 //! digests built on it. Used for policy digests, action digests and the audit
 //! chain, so its output must never depend on map insertion order.
+//!
+//! The exact output is specified in `docs/audit-trail.md` §5, numbers
+//! included (they are `serde_json`'s `Display`: `1e-7`, `1e+16`, `-0.0`,
+//! integers to 2^64−1); keys sort by code point, which is not RFC 8785.
 
 use serde_json::Value;
 use std::fmt::Write as _;

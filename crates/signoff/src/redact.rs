@@ -5,7 +5,9 @@
 //! (`password`, `token`, `api_key`, ...) is hidden at any depth. A hidden
 //! value is replaced by a *keyed* digest, `redacted:<key id>:<hex>`, so a
 //! guess cannot be confirmed without the key. Without a configured key the
-//! gate uses a random one of its own.
+//! gate uses a random one of its own. The digests, the key derivation and
+//! the order in which names and paths apply are specified in
+//! `docs/audit-trail.md` §10.2.
 //!
 //! ```
 //! use serde_json::json;

@@ -8,12 +8,16 @@
 //! `signoff audit verify --pubkey` reads. An environment variable named by
 //! [`CheckpointKeySource::Env`] holds the same 64 hex characters as a secret
 //! key file. Whitespace around the hex is ignored.
+//!
+//! The checkpoint record, the signed message and the key files are specified
+//! in `docs/audit-trail.md` §8.
 
 use std::path::PathBuf;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 
-/// The bytes a checkpoint signs.
+/// The bytes a checkpoint signs: the stream, then the `seq` and `hash` of the
+/// record before the checkpoint (`docs/audit-trail.md` §8).
 pub fn checkpoint_message(stream: &str, seq: u64, hash: &str) -> Vec<u8> {
     format!("signoff-checkpoint\n{stream}\n{seq}\n{hash}").into_bytes()
 }

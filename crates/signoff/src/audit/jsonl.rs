@@ -1,4 +1,5 @@
-//! The JSONL audit sink: one canonical JSON record per line, hash-chained.
+//! The JSONL audit sink: one canonical JSON record per line, hash-chained
+//! (`docs/audit-trail.md` §11.1).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};

@@ -18,11 +18,11 @@ use super::checkpoint::checkpoint_message;
 use super::record::{AuditRecord, Event, GENESIS};
 use super::sink::{AuditError, AuditSink, ChainHead, SealedRecord};
 
-/// When to write signed checkpoints. A checkpoint is written after
-/// `every_records` records, when a write comes `every` after the last
-/// checkpoint, and on [`AuditLog::flush`] (so `Gate::close`) when records
-/// were written since the last one: a gate closed cleanly leaves its trail's
-/// head signed.
+/// When to write signed checkpoints (`docs/audit-trail.md` §8). A checkpoint
+/// is written after `every_records` records, when a write comes `every` after
+/// the last checkpoint, and on [`AuditLog::flush`] (so `Gate::close`) when
+/// records were written since the last one: a gate closed cleanly leaves its
+/// trail's head signed.
 #[derive(Clone)]
 pub struct CheckpointConfig {
     /// The signing key.

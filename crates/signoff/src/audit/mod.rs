@@ -1,5 +1,11 @@
 //! The audit trail: hash-chained records of every request, decision, vote and
 //! outcome, written durably before any permit is returned, and verifiable.
+//!
+//! The format is specified in `docs/audit-trail.md` (fields, events, the
+//! canonical JSON, the hashed bytes, checkpoints, verification), precisely
+//! enough to verify a trail without this crate; `docs/verify_trail.py` is an
+//! independent verifier written from it, held to the same verdicts by
+//! `tests/verifier`.
 
 mod checkpoint;
 mod jsonl;

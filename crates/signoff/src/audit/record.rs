@@ -1,4 +1,5 @@
-//! The audit record and its canonical, hash-chained line.
+//! The audit record and its canonical, hash-chained line
+//! (`docs/audit-trail.md` §2–§6).
 
 use std::fmt::Write as _;
 
@@ -7,7 +8,8 @@ use serde_json::Value;
 
 use crate::canonical::{write_canonical, write_string};
 
-/// What happened.
+/// What happened. Every event is described in `docs/audit-trail.md` §4 (a
+/// new one must be added there: `tests/verifier` checks the table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Event {
     /// An agent asked to run an action.
@@ -88,6 +90,8 @@ impl Event {
 
 /// One audit record. Optional fields are omitted from the line when absent.
 /// `seq`, `ts`, `stream`, `prev` and `hash` are set when the record is sealed.
+/// Every field is described in `docs/audit-trail.md` §3 (a new one must be
+/// added there: `tests/verifier` checks the table).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct AuditRecord {
     /// Position in its stream, from 1.
@@ -183,7 +187,7 @@ pub struct AuditRecord {
     pub hash: String,
 }
 
-/// The `prev` of a stream's first record.
+/// The `prev` of a stream's first record (`docs/audit-trail.md` §6).
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 impl AuditRecord {
@@ -198,7 +202,8 @@ impl AuditRecord {
     /// Writes the canonical line (no newline) and sets `hash`, given `seq`,
     /// `ts`, `stream` and `prev` already set. Keys are written in sorted order
     /// by hand, so no map is built; `hash` is spliced in at its sorted place
-    /// and hashed bytes are exactly the line without `,"hash":"…"`.
+    /// and hashed bytes are exactly the line without `,"hash":"…"`, after
+    /// `prev` (the rule `docs/audit-trail.md` §6 states for verifiers).
     pub fn seal_into(&mut self, line: &mut String) {
         let start = line.len();
         let mut first = true;

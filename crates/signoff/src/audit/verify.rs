@@ -11,6 +11,10 @@
 //! [`VerifyReport::unsigned_tail`]: that is not a failure, since a gate keeps
 //! writing between checkpoints, but cutting them is undetectable without an
 //! exported checkpoint taken later.
+//!
+//! The algorithm, its order of checks and what each reports are specified in
+//! `docs/audit-trail.md` §12–§13; `docs/verify_trail.py` implements them
+//! independently and `tests/verifier` holds both to the same verdicts.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -23,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint::checkpoint_message;
 use super::record::{GENESIS, line_hash_matches};
 
-/// A checkpoint exported from a trail and kept elsewhere.
+/// A checkpoint exported from a trail and kept elsewhere (`docs/audit-trail.md` §9).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportedCheckpoint {
     /// The stream.
