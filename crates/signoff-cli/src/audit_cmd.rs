@@ -13,7 +13,7 @@ use signoff::{AuditRecord, Event};
 use crate::exit;
 
 /// Reads a key given inline as hex or as a file holding hex.
-fn read_key(arg: &str) -> Result<String, String> {
+pub(crate) fn read_key(arg: &str) -> Result<String, String> {
     let path = Path::new(arg);
     if path.is_file() {
         std::fs::read_to_string(path).map_err(|e| format!("{arg}: cannot read: {e}"))

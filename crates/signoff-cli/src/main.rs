@@ -4,8 +4,11 @@
 mod adapters_cmd;
 mod audit_cmd;
 mod demo;
+mod grants_cmd;
 mod lifecycle_cmd;
+mod ocsf;
 mod policy_cmd;
+mod report;
 mod server_cmd;
 
 use std::ffi::OsString;
@@ -117,6 +120,11 @@ enum Command {
         /// Why, for the requester and the trail.
         #[arg(long)]
         reason: Option<String>,
+    },
+    /// Grants (DESIGN §13) through the server: `list`, `revoke ID` (token in SIGNOFF_TOKEN).
+    Grants {
+        #[command(subcommand)]
+        command: grants_cmd::GrantsCommand,
     },
     /// API tokens: `hash` prints the hash to put in the server's config.
     Token {
@@ -267,6 +275,56 @@ enum AuditCommand {
         /// The trail: a JSONL file, `sqlite:PATH` or `postgres://...`.
         log: PathBuf,
     },
+    /// An evidence report over a period: verification first, then every
+    /// privileged action with its decision, votes and outcome, and counts.
+    ///
+    /// DATE is YYYY-MM-DD (UTC; --to includes that whole day) or an RFC 3339
+    /// time (--to exclusive). A broken trail still yields the report, with
+    /// the break first, and exits 1.
+    Report {
+        /// JSONL trail files (one per writing process, or several streams in one).
+        #[arg(required = true)]
+        trails: Vec<PathBuf>,
+        /// Start of the period (inclusive): YYYY-MM-DD (UTC) or RFC 3339.
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// End of the period: YYYY-MM-DD includes that whole UTC day; an RFC 3339 time is exclusive.
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// `html` (self-contained, printable), `csv` (one row per action) or `json`.
+        #[arg(long, value_enum, default_value = "html")]
+        format: report::ReportFormat,
+        /// ed25519 public key (hex, or a file holding it) to check checkpoint signatures.
+        #[arg(long)]
+        pubkey: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Export records as OCSF 1.3 API Activity events (JSON lines) for a SIEM.
+    ///
+    /// The mapping is docs/ocsf.md. DATE as for `report`. A broken trail is
+    /// still exported, named on stderr, and exits 1.
+    Export {
+        /// JSONL trail files.
+        #[arg(required = true)]
+        trails: Vec<PathBuf>,
+        /// The output format.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Start of the period (inclusive): YYYY-MM-DD (UTC) or RFC 3339.
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// End of the period: YYYY-MM-DD includes that whole UTC day; an RFC 3339 time is exclusive.
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// ed25519 public key (hex, or a file holding it) to check checkpoint signatures.
+        #[arg(long)]
+        pubkey: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Write a new ed25519 checkpoint signing key (mode 0600) and its public key.
     ///
     /// Both files hold one line of 64 hex characters: the secret seed, and the
@@ -283,6 +341,13 @@ enum AuditCommand {
         #[arg(long)]
         force: bool,
     },
+}
+
+/// `signoff audit export --format`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    /// OCSF 1.3.0 API Activity (class 6003), one event per line.
+    Ocsf,
 }
 
 /// Exit codes of DESIGN §7.
@@ -350,6 +415,35 @@ fn main() -> ExitCode {
                 pub_path,
                 force,
             } => audit_cmd::keygen(&out, pub_path.as_deref(), force),
+            AuditCommand::Report {
+                trails,
+                from,
+                to,
+                format,
+                pubkey,
+                output,
+            } => report::report(&report::ReportArgs {
+                trails: &trails,
+                from: from.as_deref(),
+                to: to.as_deref(),
+                format,
+                pubkey: pubkey.as_deref(),
+                output: output.as_deref(),
+            }),
+            AuditCommand::Export {
+                trails,
+                format: ExportFormat::Ocsf,
+                from,
+                to,
+                pubkey,
+                output,
+            } => report::export(&report::ExportArgs {
+                trails: &trails,
+                from: from.as_deref(),
+                to: to.as_deref(),
+                pubkey: pubkey.as_deref(),
+                output: output.as_deref(),
+            }),
         },
         Command::Demo { audit, interactive } => demo::run(audit.as_deref(), interactive),
         Command::Serve { config } => server_cmd::serve(&config),
@@ -361,6 +455,7 @@ fn main() -> ExitCode {
         Command::Deny { id, server, reason } => {
             server_cmd::vote(&id, &server, "deny", reason.as_deref())
         }
+        Command::Grants { command } => grants_cmd::run(command),
         Command::Token {
             command: TokenCommand::Hash,
         } => server_cmd::token_hash(),
