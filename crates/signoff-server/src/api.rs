@@ -263,6 +263,10 @@ pub struct VoteBody {
     pub(crate) comment: Option<String>,
     pub(crate) args: Option<Value>,
     pub(crate) args_digest: Option<String>,
+    /// A grant length to attach (DESIGN §13).
+    pub(crate) grant: Option<std::time::Duration>,
+    /// A break-glass approval (the comment is its reason).
+    pub(crate) break_glass: bool,
 }
 
 impl VoteBody {
@@ -277,6 +281,8 @@ impl VoteBody {
             comment: (!comment.trim().is_empty()).then_some(comment),
             args: None,
             args_digest: args_digest.filter(|d| !d.is_empty()),
+            grant: None,
+            break_glass: false,
         }
     }
 }
@@ -307,6 +313,8 @@ pub(crate) async fn cast(
     vote.comment = body.comment;
     vote.args = body.args;
     vote.args_digest = body.args_digest;
+    vote.grant = body.grant;
+    vote.break_glass = body.break_glass;
     let result = state.gate.vote(id, vote).await;
     state.metrics.vote(started.elapsed(), result.is_ok());
     match result {
@@ -361,6 +369,69 @@ pub(crate) async fn vote(
     let id = id.ok_or_else(|| ApiError::not_found("?"))?;
     let status = cast(&state, &id, voter, body, "api").await?;
     Ok(Json(json!({"status": status})))
+}
+
+/// A grant as the API shows it: the stored grant and whether it covers
+/// actions now.
+pub(crate) fn grant_view(state: &Shared, g: &signoff::Grant) -> Value {
+    let mut v = json!(g);
+    v["live"] = json!(state.gate.grant_is_live(g));
+    v
+}
+
+/// `GET /v1/grants`: every grant, oldest first, with `live`.
+pub(crate) async fn list_grants(
+    State(state): State<Shared>,
+    peer: Peer,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Json<Value>, ApiError> {
+    let attempt = Attempt {
+        what: "GET /v1/grants",
+        vote: false,
+        request_id: None,
+    };
+    api_caller(&state, &headers, peer, attempt).await?;
+    if let Some(q) = uri.query().filter(|q| !q.is_empty()) {
+        let key = q.split(['=', '&']).next().unwrap_or(q);
+        return Err(ApiError::bad_request(format!(
+            "unknown query parameter `{key}`; the grant list takes none"
+        ))
+        .field(key));
+    }
+    let grants = state.gate.grants().await.map_err(core_error)?;
+    let view: Vec<Value> = grants.iter().map(|g| grant_view(&state, g)).collect();
+    Ok(Json(json!(view)))
+}
+
+/// `DELETE /v1/grants/{id}`: revokes a grant at once, for every process
+/// sharing the store. Authenticated like a vote (a bearer token or a
+/// trusted proxy, never a page session); any authenticated caller may
+/// revoke, since a revoke only takes permission away. Audited.
+pub(crate) async fn revoke_grant(
+    State(state): State<Shared>,
+    peer: Peer,
+    headers: HeaderMap,
+    RequestId(id): RequestId,
+) -> Result<Json<Value>, ApiError> {
+    let attempt = Attempt {
+        what: "DELETE /v1/grants/{id}",
+        vote: true,
+        request_id: None,
+    };
+    let who = api_caller(&state, &headers, peer, attempt).await?;
+    let id = id.ok_or_else(|| ApiError::not_found("?"))?;
+    let grant = state
+        .gate
+        .revoke_grant(&id, &who, Some(format!("revoked by {who} through the api")))
+        .await
+        .map_err(|e| match e {
+            Error::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no grant `{id}`"))
+            }
+            other => core_error(other),
+        })?;
+    Ok(Json(grant_view(&state, &grant)))
 }
 
 pub(crate) async fn healthz() -> &'static str {

@@ -13,7 +13,14 @@ use signoff::Verdict;
 use crate::api::{ApiError, VoteBody};
 
 /// The fields a vote may have.
-const FIELDS: [&str; 4] = ["verdict", "comment", "args", "args_digest"];
+const FIELDS: [&str; 6] = [
+    "verdict",
+    "comment",
+    "args",
+    "args_digest",
+    "grant",
+    "break_glass",
+];
 
 /// Reads a vote body; the error names the field at fault.
 pub(crate) fn parse_vote(bytes: &[u8]) -> Result<VoteBody, ApiError> {
@@ -31,7 +38,7 @@ pub(crate) fn parse_vote(bytes: &[u8]) -> Result<VoteBody, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("the body {e}")))?;
     if let Some(unknown) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(ApiError::bad_request(format!(
-            "unknown field `{unknown}`; a vote has `verdict`, `comment`, `args` and `args_digest`"
+            "unknown field `{unknown}`; a vote has `verdict`, `comment`, `args`, `args_digest`, `grant` and `break_glass`"
         ))
         .field(unknown));
     }
@@ -65,12 +72,62 @@ pub(crate) fn parse_vote(bytes: &[u8]) -> Result<VoteBody, ApiError> {
             ));
         }
     };
+    // a grant length (DESIGN §13): a humantime duration such as `30m`
+    let grant = match string(&mut map, "grant", "leave it out to attach no grant")? {
+        None => None,
+        Some(text) => Some(parse_grant(&text)?),
+    };
+    let break_glass = match map.remove("break_glass") {
+        None => false,
+        Some(Value::Bool(b)) => b,
+        Some(other) => {
+            return Err(invalid(
+                "break_glass",
+                &format!("must be a boolean, not {}", kind(&other)),
+            ));
+        }
+    };
     Ok(VoteBody {
         verdict,
         comment,
         args,
         args_digest,
+        grant,
+        break_glass,
     })
+}
+
+/// A grant length as the OpenAPI document's pattern says: a number
+/// without leading zero (up to six digits) and one unit, `s`, `m`, `h` or
+/// `d` (`30m`, `4h`). Whether it fits the request's `max_grant` is the
+/// core's rule (a `bad_grant` rejection), not the parser's.
+pub(crate) fn parse_grant(text: &str) -> Result<std::time::Duration, ApiError> {
+    let bad = || {
+        invalid(
+            "grant",
+            &format!(
+                "must be a number and a unit (`s`, `m`, `h` or `d`) such as `30m`, not {}",
+                kind(&Value::String(text.to_owned()))
+            ),
+        )
+    };
+    let (digits, unit) = text.split_at(text.len().saturating_sub(1));
+    let seconds: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    if digits.is_empty()
+        || digits.len() > 6
+        || digits.starts_with('0')
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    Ok(std::time::Duration::from_secs(n * seconds))
 }
 
 fn string(

@@ -20,7 +20,7 @@ pub const ERROR_CODES: [&str; 10] = [
 ];
 
 /// Every `reason` of a rejected vote (the core's codes).
-pub const REJECT_REASONS: [&str; 9] = [
+pub const REJECT_REASONS: [&str; 11] = [
     "invalid_voter",
     "not_a_user",
     "self_approval",
@@ -30,6 +30,8 @@ pub const REJECT_REASONS: [&str; 9] = [
     "resolved",
     "edit_not_allowed",
     "bad_edit",
+    "bad_grant",
+    "break_glass_refused",
 ];
 
 const STATUSES: [&str; 7] = [
@@ -90,6 +92,16 @@ pub fn document() -> Value {
         "type": "object",
         "description": "edited args, where the rule allows edits; re-evaluated by the policy; at most 64 levels deep"
     });
+    approve_fields["grant"] = json!({
+        "type": "string",
+        "pattern": "^[1-9][0-9]{0,5}[smhd]$",
+        "description": "a grant length (`30m`, `1h`) up to the request's `max_grant`: later actions the same rules send to approval, in their `grant_scope`, are permitted without new votes for that long (DESIGN §13)"
+    });
+    approve_fields["break_glass"] = json!({
+        "type": "boolean",
+        "description": "break-glass: a member of the policy's `break_glass` group resolves the request alone; `comment` is the required reason"
+    });
+    let duration = json!({"type": "string", "description": "a duration such as `30m`"});
     let mut deny_fields = vote_fields;
     deny_fields["verdict"] = json!({"type": "string", "enum": ["deny"]});
     json!({
@@ -117,7 +129,32 @@ pub fn document() -> Value {
                 "Requirement": {
                     "type": "object",
                     "required": ["group", "min"],
-                    "properties": {"group": {"type": "string"}, "min": {"type": "integer", "minimum": 1}, "rule": {"type": "string"}}
+                    "properties": {
+                        "group": {"type": "string"}, "min": {"type": "integer", "minimum": 1}, "rule": {"type": "string"},
+                        "escalate_after": duration, "escalate_to": {"type": "string"}, "max_grant": duration, "remind_every": duration
+                    }
+                },
+                "Grant": {
+                    "type": "object",
+                    "required": ["id", "rule", "binding", "key", "scope", "approvers", "request_id", "policy_digest", "created_at", "expires_at", "live"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "rule": {"type": "string", "description": "the approve rule it stands in for"},
+                        "binding": {"type": "string", "description": "digest of the rule's content when granted: an edited rule inherits no grant"},
+                        "key": {"type": "string"},
+                        "scope": {"type": "object", "description": "the values a covered action must have, by `grant_scope` field"},
+                        "approvers": {"type": "array", "items": {"type": "string"}},
+                        "request_id": {"type": "string"},
+                        "policy_digest": {"type": "string"},
+                        "created_at": {"type": "string", "format": "date-time"},
+                        "expires_at": {"type": "string", "format": "date-time"},
+                        "revoked": {
+                            "type": "object",
+                            "required": ["by", "at"],
+                            "properties": {"by": {"type": "string"}, "at": {"type": "string", "format": "date-time"}, "reason": {"type": "string"}}
+                        },
+                        "live": {"type": "boolean", "description": "whether it covers actions now (not revoked, not expired)"}
+                    }
                 },
                 "VoteSummary": {
                     "type": "object",
@@ -149,6 +186,7 @@ pub fn document() -> Value {
                         "risk": {"type": ["string", "null"], "enum": ["low", "medium", "high", "critical", null]},
                         "requirements": {"type": "array", "items": {"$ref": "#/components/schemas/Requirement"}},
                         "allow_edit": {"type": "boolean"},
+                        "max_grant": {"type": "string", "description": "the longest grant an approver may attach; absent: no grants"},
                         "status": {"type": "string", "enum": STATUSES},
                         "votes": {"type": "array", "items": {"$ref": "#/components/schemas/VoteSummary"}},
                         "created_at": {"type": "string", "format": "date-time"},
@@ -222,9 +260,11 @@ pub fn document() -> Value {
                         ),
                         "401": unauthorized(),
                         "403": refusal(
-                            "the reviewer may not vote: not a user (`not_a_user`), self-approval (`self_approval`), not in a required group (`not_eligible`), voted differently already (`already_voted`), or edited args where the rule allows no edits (`edit_not_allowed`)",
+                            "the reviewer may not vote: not a user (`not_a_user`), self-approval (`self_approval`), not in a required group (`not_eligible`), voted differently already (`already_voted`), or edited args where the rule allows no edits (`edit_not_allowed`), \
+                             or a break-glass vote without a reason, outside the break-glass group or without one (`break_glass_refused`), \
+                             or a grant the request does not allow: on a deny or break-glass vote, on rules without `max_grant`, or longer than `max_grant` (`bad_grant`)",
                             &["vote_rejected"],
-                            &["not_a_user", "self_approval", "not_eligible", "already_voted", "edit_not_allowed"],
+                            &["not_a_user", "self_approval", "not_eligible", "already_voted", "edit_not_allowed", "break_glass_refused", "bad_grant"],
                         ),
                         "404": refusal("no such request", &["not_found"], &[]),
                         "409": refusal(
@@ -234,6 +274,29 @@ pub fn document() -> Value {
                         ),
                         "413": refusal("the body is larger than the server's `max_body`", &["payload_too_large"], &[]),
                         "415": refusal("the body is not declared `application/json`", &["unsupported_media_type"], &[]),
+                        "503": unavailable()
+                    }
+                }
+            },
+            "/v1/grants": {
+                "get": {
+                    "summary": "List grants (DESIGN §13), oldest first, revoked and expired ones too",
+                    "responses": {
+                        "200": {"description": "the grants", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Grant"}}}}},
+                        "400": refusal("a query parameter (the list takes none)", &["bad_request"], &[]),
+                        "401": unauthorized(),
+                        "503": unavailable()
+                    }
+                }
+            },
+            "/v1/grants/{id}": {
+                "delete": {
+                    "summary": "Revoke a grant at once, for every process sharing the store (audited as `grant.revoked`)",
+                    "parameters": [id],
+                    "responses": {
+                        "200": {"description": "the grant, revoked (an earlier revocation is kept)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Grant"}}}},
+                        "401": unauthorized(),
+                        "404": refusal("no such grant", &["not_found"], &[]),
                         "503": unavailable()
                     }
                 }

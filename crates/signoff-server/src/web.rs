@@ -288,7 +288,7 @@ pub(crate) async fn index(
     };
     let body = format!(
         "<h2>Pending approvals</h2><table><thead><tr><th>Action</th><th>Actor</th><th>On behalf of</th><th>Resource</th><th>Env</th><th>Risk</th><th>Needs</th><th>Time left</th></tr></thead>\
-         <tbody id=rows>{rows}</tbody></table>"
+         <tbody id=rows>{rows}</tbody></table><p><a href=/grants>Grants</a></p>"
     );
     with_session(
         page("Pending", Some(&user), &body).into_response(),
@@ -334,9 +334,11 @@ fn detail_body(r: &ApprovalRequest, user: &Session, note: Option<(&str, bool)>) 
         format!(
             "<form method=post action=\"/requests/{id}/vote\" class=card id=vote>\
              <input type=hidden name=csrf value=\"{csrf}\"><input type=hidden name=args_digest value=\"{digest}\">\
-             <p><label>Comment (recorded in the audit trail)<br><textarea name=comment></textarea></label></p>\
+             <p><label>Comment (recorded in the audit trail)<br><textarea name=comment></textarea></label></p>{grant}\
+             <p><label><input type=checkbox name=break_glass value=1> Break-glass: resolve it alone (members of the policy's break-glass group only; the comment is the required reason)</label></p>\
              <button class=approve name=verdict value=approve>Approve</button> <button class=deny name=verdict value=deny>Deny</button>\
              <span class=who>you vote as {me}</span></form>",
+            grant = grant_choice(r),
             id = esc(&r.id),
             csrf = esc(&user.csrf),
             digest = esc(&r.args_digest),
@@ -378,6 +380,41 @@ fn detail_body(r: &ApprovalRequest, user: &Session, note: Option<(&str, bool)>) 
     )
 }
 
+/// Grant lengths offered on the page and in Slack, up to `max_grant`.
+pub const GRANT_CHOICES: [&str; 6] = ["15m", "30m", "1h", "4h", "8h", "24h"];
+
+/// The grant choice of the vote form, when the request allows grants.
+fn grant_choice(r: &ApprovalRequest) -> String {
+    let Some(max) = r.max_grant else {
+        return String::new();
+    };
+    let options: String = offered_grants(max)
+        .iter()
+        .map(|g| format!("<option value=\"{0}\">{0}</option>", esc(g)))
+        .collect();
+    format!(
+        "<p><label>Grant: for this long, also approve later actions these rules send to approval in the same scope \
+         <select name=grant><option value=\"\">no grant</option>{options}</select></label></p>"
+    )
+}
+
+/// The grant lengths to offer for `max`: the usual ones up to it, and `max`.
+pub fn offered_grants(max: std::time::Duration) -> Vec<String> {
+    let mut out: Vec<String> = GRANT_CHOICES
+        .iter()
+        .filter(|g| signoff::grant::parse_length(g).is_ok_and(|d| d <= max))
+        .map(|g| (*g).to_owned())
+        .collect();
+    let max_text = signoff::policy::format_duration(max);
+    if !GRANT_CHOICES
+        .iter()
+        .any(|g| signoff::grant::parse_length(g).is_ok_and(|d| d == max))
+    {
+        out.push(max_text);
+    }
+    out
+}
+
 pub(crate) async fn detail(
     State(state): State<Shared>,
     Peer(peer): Peer,
@@ -417,6 +454,12 @@ pub struct VoteForm {
     comment: String,
     #[serde(default)]
     args_digest: Option<String>,
+    /// A grant length (empty: none).
+    #[serde(default)]
+    grant: Option<String>,
+    /// `1` for a break-glass approval.
+    #[serde(default)]
+    break_glass: Option<String>,
 }
 
 pub(crate) async fn vote(
@@ -457,7 +500,21 @@ pub(crate) async fn vote(
             "The form expired or did not come from this page (CSRF check failed). Reload and try again.",
         );
     }
-    let body = VoteBody::from_form(form.verdict, form.comment, form.args_digest);
+    let mut body = VoteBody::from_form(form.verdict, form.comment, form.args_digest);
+    body.break_glass = form.break_glass.is_some_and(|v| !v.is_empty());
+    if let Some(g) = form.grant.as_deref().filter(|g| !g.trim().is_empty()) {
+        match signoff::grant::parse_length(g) {
+            Ok(d) => body.grant = Some(d),
+            Err(m) => {
+                return refused(
+                    StatusCode::BAD_REQUEST,
+                    "Refused",
+                    Some(&user),
+                    &format!("Your vote was not counted: {m}"),
+                );
+            }
+        }
+    }
     let outcome = cast(&state, &id, user.principal.clone(), body, "web").await;
     let request = match state.gate.request(&id).await {
         Ok(r) => r,
@@ -493,4 +550,152 @@ pub(crate) async fn vote(
                 .into_response()
         }
     }
+}
+
+/// `GET /grants`: the grants in the store, with a revoke button on live ones.
+pub(crate) async fn grants_page(
+    State(state): State<Shared>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+) -> Response {
+    let Some((user, new_session)) = page_user(&state, &headers, peer) else {
+        return Redirect::to("/login").into_response();
+    };
+    let grants = match state.gate.grants().await {
+        Ok(g) => g,
+        Err(e) => {
+            return refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Grants",
+                Some(&user),
+                &e.to_string(),
+            );
+        }
+    };
+    let body = grants_body(&state, &grants, &user, None);
+    with_session(
+        page("Grants", Some(&user), &body).into_response(),
+        &state,
+        new_session,
+    )
+}
+
+fn grants_body(
+    state: &Shared,
+    grants: &[signoff::Grant],
+    user: &Session,
+    note: Option<&str>,
+) -> String {
+    let rows: String = if grants.is_empty() {
+        "<tr><td colspan=6>No grants.</td></tr>".to_owned()
+    } else {
+        grants
+            .iter()
+            .rev()
+            .map(|g| {
+                let live = state.gate.grant_is_live(g);
+                let scope = g
+                    .scope
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let state_cell = match (&g.revoked, live) {
+                    (Some(r), _) => format!("revoked by {}", esc(&r.by)),
+                    (None, true) => format!(
+                        "<form method=post action=\"/grants/{id}/revoke\"><input type=hidden name=csrf value=\"{csrf}\"><button class=deny>Revoke</button></form>",
+                        id = esc(&g.id),
+                        csrf = esc(&user.csrf)
+                    ),
+                    (None, false) => "expired".to_owned(),
+                };
+                format!(
+                    "<tr data-grant=\"{id}\"><td>{rule}</td><td>{scope}</td><td>{by}</td><td>{exp}</td><td>{id}</td><td>{state_cell}</td></tr>",
+                    id = esc(&g.id),
+                    rule = esc(&g.rule),
+                    scope = esc(&scope),
+                    by = esc(&g.approvers.join(", ")),
+                    exp = esc(&g.expires_at.to_rfc3339()),
+                )
+            })
+            .collect()
+    };
+    let note = note
+        .map(|t| format!("<div class=note>{}</div>", esc(t)))
+        .unwrap_or_default();
+    format!(
+        "{note}<h2>Grants</h2><table><thead><tr><th>Rule</th><th>Scope</th><th>Approved by</th><th>Expires</th><th>Id</th><th></th></tr></thead>\
+         <tbody id=grants>{rows}</tbody></table>"
+    )
+}
+
+/// `POST /grants/{id}/revoke`: the page's revoke button (CSRF-checked).
+pub(crate) async fn revoke_grant(
+    State(state): State<Shared>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    let Some((user, _)) = page_user(&state, &headers, peer) else {
+        let refusal = Refusal::of(&state, &headers, peer);
+        refusals::record(
+            &state,
+            peer,
+            "web",
+            "POST /grants/{id}/revoke",
+            refusal,
+            None,
+        )
+        .await;
+        return refused(
+            StatusCode::UNAUTHORIZED,
+            "Log in",
+            None,
+            "Log in first: nothing was revoked.",
+        );
+    };
+    let form: CsrfForm = match read_form(request, &state, Some(&user)).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&user, &form.csrf) {
+        return refused(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            Some(&user),
+            "The form expired or did not come from this page (CSRF check failed). Reload and try again.",
+        );
+    }
+    let reason = format!("revoked by {} on the page", user.principal);
+    let note = match state
+        .gate
+        .revoke_grant(&id, &user.principal, Some(reason))
+        .await
+    {
+        Ok(_) => format!("Grant {id} is revoked."),
+        Err(signoff::Error::NotFound(_)) => {
+            return refused(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                Some(&user),
+                "No such grant.",
+            );
+        }
+        Err(e) => {
+            return refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+                Some(&user),
+                &e.to_string(),
+            );
+        }
+    };
+    let grants = state.gate.grants().await.unwrap_or_default();
+    page(
+        "Grants",
+        Some(&user),
+        &grants_body(&state, &grants, &user, Some(&note)),
+    )
+    .into_response()
 }
