@@ -224,3 +224,18 @@ def test_the_document_names_every_event_and_field_the_core_writes() -> None:
         assert f"| `{event}` |" in doc, f"docs/audit-trail.md section 4 does not describe the event `{event}`"
     for name in fields:
         assert f"| `{name}` |" in doc, f"docs/audit-trail.md section 3 does not describe the field `{name}`"
+
+
+def test_a_torn_line_fails_both_and_the_recovered_trail_passes_both(keys: Keys, tmp_path: pathlib.Path) -> None:
+    trail = tmp_path / "t.jsonl"
+    python_trail(str(trail), "agent", 1, keys.secret)
+    lines = trail.read_bytes().split(b"\n")[:-1]
+    with open(trail, "ab") as f:
+        f.write(lines[-1][: len(lines[-1]) // 2])  # a crash mid-write
+    agree(str(trail), expect=(1, None, len(lines) + 1))
+    # the next writer cuts the torn line and records audit.recovered (section 11.1)
+    python_trail(str(trail), "agent", 1, keys.secret)
+    after = [json.loads(line) for line in trail.read_bytes().split(b"\n")[:-1]]
+    assert after[len(lines)]["event"] == "audit.recovered" and "torn" in after[len(lines)]["error"]
+    agree(str(trail), str(keys.public), expect=(0, None, None))
+    assert vt.main([str(trail), "--strict", "--json"]) == 0
