@@ -426,9 +426,11 @@ pub(crate) async fn revoke_grant(
         .revoke_grant(&id, &who, Some(format!("revoked by {who} through the api")))
         .await
         .map_err(|e| match e {
-            Error::NotFound(_) => {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no grant `{id}`"))
-            }
+            Error::NotFound(_) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no grant `{id}`"),
+            ),
             other => core_error(other),
         })?;
     Ok(Json(grant_view(&state, &grant)))

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use signoff::gate::APPROVER_FAILED;
-use signoff::{Approver, Gate, RequestStatus, StoredRequest};
+use signoff::{Approver, Gate, Notice, RequestStatus, StoredRequest};
 use tokio::task::JoinHandle;
 
 /// How a dispatcher runs.
@@ -111,6 +111,8 @@ impl Dispatcher {
                         open.insert(req.id.clone());
                         if needs_post(&req) {
                             self.post(req).await;
+                        } else {
+                            self.remind_and_escalate(&req.id).await;
                         }
                     }
                 }
@@ -167,6 +169,48 @@ impl Dispatcher {
                 {
                     eprintln!("signoff dispatch: cannot cancel `{id}`: {e}");
                 }
+            }
+        }
+    }
+
+    /// Reminds the channels of a posted request that is due one
+    /// (`remind_every`) and tells them of escalations that came due
+    /// (`escalate_after`), as replies to the post (DESIGN §13). Each is
+    /// marked in the store first (compare-and-swap), so one replica sends it.
+    async fn remind_and_escalate(&self, id: &str) {
+        let channels = self.channels.as_ref();
+        match self.gate.remind_due(id).await {
+            Ok(true) => {
+                if let Err(e) = self
+                    .gate
+                    .notify_deliveries(channels, id, &Notice::Reminder)
+                    .await
+                {
+                    eprintln!("signoff dispatch: reminding `{id}` failed: {e}");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => eprintln!("signoff dispatch: cannot check reminders of `{id}`: {e}"),
+        }
+        let groups = match self.gate.escalate_due(id).await {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("signoff dispatch: cannot escalate `{id}`: {e}");
+                return;
+            }
+        };
+        let policy = self.gate.policy();
+        for group in groups {
+            let members = policy
+                .groups()
+                .get(&group)
+                .map(|m| m.iter().map(|p| p.as_str().to_owned()).collect())
+                .unwrap_or_default();
+            let notice = Notice::Escalated { group, members };
+            if let Err(e) = self.gate.notify_deliveries(channels, id, &notice).await {
+                eprintln!(
+                    "signoff dispatch: telling `{id}`'s channels of its escalation failed: {e}"
+                );
             }
         }
     }

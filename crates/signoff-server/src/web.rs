@@ -380,15 +380,12 @@ fn detail_body(r: &ApprovalRequest, user: &Session, note: Option<(&str, bool)>) 
     )
 }
 
-/// Grant lengths offered on the page and in Slack, up to `max_grant`.
-pub const GRANT_CHOICES: [&str; 6] = ["15m", "30m", "1h", "4h", "8h", "24h"];
-
 /// The grant choice of the vote form, when the request allows grants.
 fn grant_choice(r: &ApprovalRequest) -> String {
     let Some(max) = r.max_grant else {
         return String::new();
     };
-    let options: String = offered_grants(max)
+    let options: String = signoff::grant::offered_lengths(max)
         .iter()
         .map(|g| format!("<option value=\"{0}\">{0}</option>", esc(g)))
         .collect();
@@ -396,23 +393,6 @@ fn grant_choice(r: &ApprovalRequest) -> String {
         "<p><label>Grant: for this long, also approve later actions these rules send to approval in the same scope \
          <select name=grant><option value=\"\">no grant</option>{options}</select></label></p>"
     )
-}
-
-/// The grant lengths to offer for `max`: the usual ones up to it, and `max`.
-pub fn offered_grants(max: std::time::Duration) -> Vec<String> {
-    let mut out: Vec<String> = GRANT_CHOICES
-        .iter()
-        .filter(|g| signoff::grant::parse_length(g).is_ok_and(|d| d <= max))
-        .map(|g| (*g).to_owned())
-        .collect();
-    let max_text = signoff::policy::format_duration(max);
-    if !GRANT_CHOICES
-        .iter()
-        .any(|g| signoff::grant::parse_length(g).is_ok_and(|d| d == max))
-    {
-        out.push(max_text);
-    }
-    out
 }
 
 pub(crate) async fn detail(

@@ -38,6 +38,27 @@ pub fn truncation_marker(r: &ApprovalRequest, page_url: Option<&str>) -> String 
     }
 }
 
+/// The `block_id` and `action_id` of the grant choice.
+pub const GRANT_BLOCK: &str = "grant";
+
+/// The grant choice's value for "no grant".
+pub const GRANT_NONE: &str = "none";
+
+/// The `chat.postMessage` body of a notice (a reminder, an escalation, a
+/// break-glass) as a reply in the request's thread.
+pub fn thread_reply(
+    r: &ApprovalRequest,
+    notice: &signoff::Notice,
+    channel: &str,
+    ts: &str,
+) -> Value {
+    json!({
+        "channel": channel,
+        "thread_ts": ts,
+        "text": fit(&esc(&notice.text(r)), limits::FALLBACK_TEXT, "…"),
+    })
+}
+
 /// What the Approve and Deny buttons carry: `request_id|args_digest`.
 pub fn button_value(r: &ApprovalRequest) -> String {
     format!("{}|{}", r.id, r.args_digest)
@@ -133,6 +154,19 @@ pub fn blocks(r: &ApprovalRequest, page_url: Option<&str>) -> Value {
             "label": {"type": "plain_text", "text": "Comment"},
             "element": {"type": "plain_text_input", "action_id": "comment", "max_length": limits::COMMENT,
                 "placeholder": {"type": "plain_text", "text": "Optional, recorded with your vote"}}}));
+        if let Some(max) = r.max_grant {
+            // a grant choice (DESIGN §13): read with the Approve click
+            let option = |text: &str, value: &str| json!({"text": {"type": "plain_text", "text": text}, "value": value});
+            let mut options = vec![option("No grant", GRANT_NONE)];
+            for g in signoff::grant::offered_lengths(max) {
+                options.push(option(&format!("Also for {g}"), &g));
+            }
+            out.push(json!({"type": "input", "block_id": GRANT_BLOCK, "optional": true,
+                "label": {"type": "plain_text", "text": "Grant: approve the same action again without asking"},
+                "element": {"type": "static_select", "action_id": GRANT_BLOCK,
+                    "placeholder": {"type": "plain_text", "text": "No grant"},
+                    "options": options}}));
+        }
         let value = button_value(r);
         let mut buttons = vec![
             json!({"type": "button", "action_id": "signoff_approve", "style": "primary", "text": {"type": "plain_text", "text": "Approve"}, "value": value}),

@@ -306,6 +306,32 @@ impl Approver for SlackApprover {
         channel == CHANNEL
     }
 
+    /// A reply in the message's thread (`chat.postMessage` with
+    /// `thread_ts`), never a new message in the channel.
+    async fn notify(
+        &self,
+        request: &ApprovalRequest,
+        delivery: &Delivery,
+        notice: &signoff::Notice,
+    ) -> Result<(), ApproverError> {
+        if delivery.channel != CHANNEL {
+            return Ok(());
+        }
+        let reference = &delivery.reference;
+        let (Some(channel), Some(ts)) = (reference["channel"].as_str(), reference["ts"].as_str())
+        else {
+            return Err(ApproverError::new(
+                "slack: the delivery names no channel and ts",
+            ));
+        };
+        let body = blocks::thread_reply(request, notice, channel, ts);
+        self.0
+            .call("chat.postMessage", Some(&body), &[])
+            .await
+            .map(|_| ())
+            .map_err(ApproverError::new)
+    }
+
     async fn refresh(
         &self,
         request: &ApprovalRequest,
@@ -425,6 +451,26 @@ async fn interactivity(State(state): State<Shared>, headers: HeaderMap, body: By
         .authenticated()
         .saw(digest);
     vote.comment = comment;
+    // the grant choice (DESIGN §13), only with an approval
+    if let Some(choice) =
+        payload["state"]["values"][blocks::GRANT_BLOCK][blocks::GRANT_BLOCK]["selected_option"]
+            ["value"]
+            .as_str()
+            .filter(|v| *v != blocks::GRANT_NONE)
+    {
+        match signoff::grant::parse_length(choice) {
+            Ok(d) if verdict == Verdict::Approve => vote.grant = Some(d),
+            Ok(_) => {}
+            Err(m) => {
+                let text = format!("Your vote was not counted: {m}");
+                let _ = gate
+                    .record_rejected_callback(request_id, "slack", Some(&vote.voter), "bad_grant", &text)
+                    .await;
+                reply_later(app, response_url, text);
+                return StatusCode::OK.into_response();
+            }
+        }
+    }
     match gate.vote(request_id, vote).await {
         Ok(VoteOutcome::Counted(_)) => refresh_later(gate, app, request_id, response_url),
         Ok(_) => {}

@@ -51,3 +51,44 @@ impl Clock for TokioClock {
         self.wall + elapsed
     }
 }
+
+/// A clock that moves only when told to: for tests of reminders, grants
+/// and escalation across real I/O (where pausing tokio's time would fire
+/// network timeouts). Clones share the same time.
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    now: std::sync::Arc<std::sync::Mutex<DateTime<Utc>>>,
+}
+
+impl ManualClock {
+    /// A clock reading the system time now, until advanced.
+    pub fn new() -> Self {
+        ManualClock {
+            now: std::sync::Arc::new(std::sync::Mutex::new(Utc::now())),
+        }
+    }
+
+    /// Moves the time forward by `by`.
+    pub fn advance(&self, by: std::time::Duration) {
+        let by = chrono::Duration::from_std(by).unwrap_or_default();
+        match self.now.lock() {
+            Ok(mut t) => *t += by,
+            Err(poisoned) => *poisoned.into_inner() += by,
+        }
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        match self.now.lock() {
+            Ok(t) => *t,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+}

@@ -141,6 +141,39 @@ pub fn grant_key(rule: &str, binding: &str, values: &serde_json::Map<String, Val
     }))
 }
 
+/// Reads a grant length as reviewers write it (`30m`, `1h`, `2h 30m`):
+/// longer than zero, at most a year.
+pub fn parse_length(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text.trim()) {
+        Ok(d) if d.is_zero() => Err("a grant must be longer than zero".to_owned()),
+        Ok(d) if d > crate::policy::MAX_GRANT => {
+            Err(format!("a grant of `{text}` is longer than a year"))
+        }
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!(
+            "`{text}` is not a duration ({e}); write e.g. `30m` or `1h`"
+        )),
+    }
+}
+
+/// The grant lengths reviewers are offered (the page, Slack) when a
+/// request allows grants up to `max`: the usual ones that fit, then `max`.
+pub fn offered_lengths(max: std::time::Duration) -> Vec<String> {
+    const USUAL: [&str; 6] = ["15m", "30m", "1h", "4h", "8h", "24h"];
+    let mut out: Vec<String> = USUAL
+        .iter()
+        .filter(|g| parse_length(g).is_ok_and(|d| d <= max))
+        .map(|g| (*g).to_owned())
+        .collect();
+    if !USUAL
+        .iter()
+        .any(|g| parse_length(g).is_ok_and(|d| d == max))
+    {
+        out.push(crate::policy::format_duration(max));
+    }
+    out
+}
+
 /// How a grant was revoked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Revocation {

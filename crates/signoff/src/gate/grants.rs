@@ -496,6 +496,36 @@ impl Gate {
     }
 }
 
+impl Gate {
+    /// After a break-glass approval, tells the request's posts (as replies)
+    /// through this gate's own approver, in the background: the server
+    /// that took the vote holds the channels.
+    pub(super) fn announce_break_glass(&self, req: &StoredRequest) {
+        let Some(vote) = req.votes.iter().find(|v| v.break_glass) else {
+            return;
+        };
+        let Some(approver) = self.inner.approver.clone() else {
+            return;
+        };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let notice = Notice::BreakGlass {
+            by: vote.voter.clone(),
+            reason: vote.comment.clone().unwrap_or_default(),
+        };
+        let (gate, id) = (self.clone(), req.id.clone());
+        handle.spawn(async move {
+            if let Err(e) = gate
+                .notify_deliveries(approver.as_ref(), &id, &notice)
+                .await
+            {
+                eprintln!("signoff: request `{id}`: the break-glass notice failed: {e}");
+            }
+        });
+    }
+}
+
 /// The escalation group of requirement `r`, once its time has passed.
 fn escalation_group<'r>(
     req: &StoredRequest,

@@ -1264,6 +1264,7 @@ impl Gate {
                     }
                     if new.status == RequestStatus::Approved {
                         self.create_grants(&new).await?;
+                        self.announce_break_glass(&new);
                     }
                     self.refresh_in_background(request_id);
                     return Ok(VoteOutcome::Counted(new.status));

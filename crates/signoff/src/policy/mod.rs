@@ -1088,6 +1088,9 @@ pub struct ApprovalRequirements {
     pub channels: Option<Vec<String>>,
 }
 
+/// The longest grant (and timeout) a policy may ask for: a year.
+pub const MAX_GRANT: Duration = load::MAX_DURATION;
+
 /// An optional humantime duration (`"30m"`).
 pub(crate) mod opt_duration {
     use serde::{Deserialize, Deserializer, Serializer};
