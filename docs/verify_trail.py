@@ -133,6 +133,35 @@ def _members(text: str) -> List[Tuple[str, Any, str]]:
     return out
 
 
+CHAIN_FIELDS = ("seq", "stream", "prev", "hash", "event", "signature")
+
+
+def _elements(text: str) -> List[Tuple[str, Any, str]]:
+    """A top-level array of five or six elements, read positionally as the
+    chain fields (section 12 step 1: what `signoff audit verify` does)."""
+    i = _skip(text, 0)
+    out: List[Tuple[str, Any, str]] = []
+    i = _skip(text, i + 1)
+    if text[i : i + 1] != "]":
+        while True:
+            value, end = _DECODER.raw_decode(text, i)
+            if len(out) == len(CHAIN_FIELDS):
+                raise ValueError("an array of more than six elements")
+            out.append((CHAIN_FIELDS[len(out)], value, text[i:end]))
+            i = _skip(text, end)
+            if text[i : i + 1] == ",":
+                i = _skip(text, i + 1)
+            elif text[i : i + 1] == "]":
+                break
+            else:
+                raise ValueError(f"expected `,` or `]` at column {i + 1}")
+    if _skip(text, i + 1) != len(text):
+        raise ValueError(f"trailing characters at column {i + 2}")
+    if len(out) < 5:
+        raise ValueError("an array of fewer than five elements")
+    return out
+
+
 def _encodable(s: str) -> bool:
     try:
         s.encode("utf-8")
@@ -148,7 +177,8 @@ def parse_head(line: bytes) -> Head:
     except UnicodeDecodeError:
         raise ValueError("not UTF-8") from None
     try:
-        members = _members(text)
+        array = text[_skip(text, 0) : _skip(text, 0) + 1] == "["
+        members = _elements(text) if array else _members(text)
     except RecursionError:
         raise ValueError("nested too deeply for this verifier") from None
     except ValueError as e:
@@ -157,7 +187,7 @@ def parse_head(line: bytes) -> Head:
     for key, value, raw in members:
         if not _encodable(key):
             raise ValueError("not a valid audit record: a key holds a lone surrogate")
-        if key in ("seq", "stream", "prev", "hash", "event", "signature"):
+        if key in CHAIN_FIELDS:
             if key in chain:
                 raise ValueError(f"not a valid audit record: duplicate field `{key}`")
             chain[key] = (value, raw)
@@ -187,7 +217,7 @@ def parse_head(line: bytes) -> Head:
         hash=strings["hash"] or "",
         event=strings["event"] or "",
         signature=strings["signature"],
-        value=members_to_obj(members),
+        value=members_to_obj([] if array else members),
     )
 
 

@@ -209,6 +209,16 @@ def moved_to_another_stream(c: Ctx) -> Case:
     return Case(joined(lines), [Run((1, c.heads[i]["seq"], i + 1))])
 
 
+def array_line(c: Ctx) -> Case:
+    """A record replaced by an array of its chain fields: read positionally, it has no hash
+    member, so it fails at its seq (docs/audit-trail.md section 12 step 1)."""
+    i = c.middle()
+    h = c.heads[i]
+    lines = list(c.lines)
+    lines[i] = json.dumps([h["seq"], h["stream"], h["prev"], h["hash"], h["event"]], separators=(",", ":")).encode()
+    return Case(joined(lines), [Run((1, h["seq"], i + 1))])
+
+
 def crlf(c: Ctx) -> Case:
     """Line ends rewritten as CRLF: the CR is part of the first line, whose hash then fails."""
     return Case(b"".join(line + b"\r\n" for line in c.lines), [Run((1, c.heads[0]["seq"], 1))])
@@ -376,6 +386,7 @@ TAMPERS: Dict[str, Tuple[Callable[[Ctx], Case], Tuple[str, ...]]] = {
     "moved-to-another-stream": (moved_to_another_stream, ()),
     "garbage-line": (garbage_line, ()),
     "empty-line": (empty_line, ()),
+    "array-line": (array_line, ()),
     "rewritten": (rewritten, ()),
     "unknown-event-appended": (unknown_event_appended, ()),
     "exported-beyond-the-end": (exported_beyond_the_end, ()),
