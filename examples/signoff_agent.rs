@@ -5,6 +5,11 @@
 //! for each id (waiting for approvals through the store), printing
 //! `PERMIT <id> <approvers>` as each returns.
 //!
+//! `signoff_agent submit --config FILE`: for each action id read from standard
+//! input, one line at a time, submits that `db.export` and prints
+//! `PERMIT <id> <approvers>` (allowed, approved, or covered by a grant) or
+//! `PENDING <id> <request id>`, then reads the next.
+//!
 //! `signoff_agent append --config FILE --tasks N`: `db.query` decisions from N
 //! concurrent tasks until killed, printing each action id once its decision
 //! is durable (`require` returned).
@@ -17,7 +22,9 @@ use signoff::{Action, Error, Outcome};
 use signoff_config::GateConfig;
 
 fn usage() -> ! {
-    eprintln!("usage: signoff_agent require --config FILE ID... | append --config FILE --tasks N");
+    eprintln!(
+        "usage: signoff_agent require --config FILE ID... | submit --config FILE | append --config FILE --tasks N"
+    );
     std::process::exit(2)
 }
 
@@ -70,6 +77,34 @@ async fn main() -> Result<(), Error> {
                 w.await.map_err(|e| Error::Config(e.to_string()))??;
             }
             // completions are queued: write them out before exiting
+            gate.close().await
+        }
+        "submit" => {
+            let mut line = String::new();
+            while {
+                line.clear();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .map_err(|e| Error::Config(e.to_string()))?
+                    > 0
+            } {
+                let id = line.trim();
+                let action = Action::new("db.export")
+                    .id(id)
+                    .actor("agent:worker")
+                    .on_behalf_of("user:alice@example.com")
+                    .args(json!({"rows": 10}));
+                match gate.submit(action).await? {
+                    signoff::Submission::Permitted(permit) => {
+                        println!("PERMIT {id} {}", permit.approved_by().join(","));
+                        permit.complete(Outcome::success()).await?;
+                    }
+                    signoff::Submission::Pending { request_id } => {
+                        println!("PENDING {id} {request_id}");
+                    }
+                }
+                let _ = std::io::stdout().flush();
+            }
             gate.close().await
         }
         "append" => {

@@ -806,3 +806,101 @@ async fn a_failed_update_stays_behind_and_the_next_refresh_redoes_it() {
     let shown = s.gate.store().get(&request_id).await.unwrap().unwrap();
     assert!(shown.deliveries[0].shown_version >= shown.version);
 }
+
+const GRANT_POLICY: &str = r#"
+[groups]
+data-owners = ["user:carol@example.com", "user:dan@example.com"]
+[[rules]]
+id = "prod-export"
+effect = "approve"
+actions = ["db.export"]
+approvers = "data-owners"
+max_grant = "1h"
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_grant_choice_is_offered_up_to_max_grant_and_read_with_the_approve_click() {
+    let (fake, fake_url) = fake_slack(Fake::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let slack = slack_app(&fake_url, dir.path(), 2000);
+    let trail = dir.path().join("audit.jsonl");
+    let gate = Gate::builder()
+        .policy(Policy::from_toml_str(GRANT_POLICY).unwrap())
+        .approver(slack.approver())
+        .audit(JsonlSink::open(&trail).unwrap())
+        .build()
+        .unwrap();
+    let base = serve(slack.routes(gate.clone())).await;
+    let s = Setup {
+        fake,
+        gate,
+        slack,
+        base: format!("{base}|{fake_url}"),
+        trail,
+        _dir: dir,
+    };
+    let (waiting, request_id, digest) = pending(&s, "g-1").await;
+    let post = &s.calls("chat.postMessage")[0];
+    signoff_slack::limits::check_message(post).unwrap();
+    let choice = post["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["block_id"] == "grant")
+        .expect("a grant choice")
+        .clone();
+    assert_eq!(choice["element"]["type"], "static_select");
+    let values: Vec<&str> = choice["element"]["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        values,
+        ["none", "15m", "30m", "1h"],
+        "nothing past max_grant"
+    );
+    // carol picks 30 minutes and approves
+    let value = format!("{request_id}|{digest}");
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": "U_CAROL"},
+        "actions": [{"action_id": "signoff_approve", "value": value}],
+        "state": {"values": {"grant": {"grant": {"type": "static_select", "selected_option": {"value": "30m"}}}}},
+        "response_url": format!("{}/respond", s.fake_url()),
+    });
+    let mut encoded = String::new();
+    for b in payload.to_string().bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                encoded.push(b as char)
+            }
+            _ => encoded.push_str(&format!("%{b:02X}")),
+        }
+    }
+    assert_eq!(
+        s.send(format!("payload={encoded}"), None, SECRET).await,
+        StatusCode::OK
+    );
+    let permit = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    permit.complete(Outcome::success()).await.unwrap();
+    let grants = s.gate.grants().await.unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(
+        grants[0].expires_at - grants[0].created_at,
+        chrono::Duration::minutes(30)
+    );
+    // the same action again is permitted at once, with no new message
+    let posts = s.calls("chat.postMessage").len();
+    match s.gate.submit(export("g-2")).await.unwrap() {
+        Submission::Permitted(p) => p.complete(Outcome::success()).await.unwrap(),
+        Submission::Pending { .. } => panic!("the grant should cover it"),
+    }
+    assert_eq!(s.calls("chat.postMessage").len(), posts);
+    let _ = &s.slack;
+}
