@@ -239,3 +239,86 @@ def test_a_torn_line_fails_both_and_the_recovered_trail_passes_both(keys: Keys, 
     assert after[len(lines)]["event"] == "audit.recovered" and "torn" in after[len(lines)]["error"]
     agree(str(trail), str(keys.public), expect=(0, None, None))
     assert vt.main([str(trail), "--strict", "--json"]) == 0
+
+
+def _valid_record(**fields: object) -> dict:  # type: ignore[type-arg]
+    r = {"event": "policy.decided", "seq": 1, "stream": "s", "ts": "2026-12-01T00:00:00.000000Z", "prev": vt.GENESIS}
+    r.update(fields)
+    seal(r)
+    return r
+
+
+MALFORMED = {
+    # what section 3 and section 12 step 1 say about a line, one case each
+    "seq-float": lambda line: line.replace(b'"seq":1,', b'"seq":1.0,'),
+    "seq-string": lambda line: line.replace(b'"seq":1,', b'"seq":"1",'),
+    "seq-negative": lambda line: line.replace(b'"seq":1,', b'"seq":-1,'),
+    "seq-too-big": lambda line: line.replace(b'"seq":1,', b'"seq":18446744073709551616,'),
+    "seq-max": lambda line: line.replace(b'"seq":1,', b'"seq":18446744073709551615,'),
+    "seq-missing": lambda line: line.replace(b'"seq":1,', b""),
+    "seq-twice": lambda line: line.replace(b'"seq":1,', b'"seq":1,"seq":1,'),
+    "unknown-key-twice": lambda line: b'{"zz":1,"zz":2,' + line[1:],
+    "event-escaped": lambda line: line.replace(b'"policy.decided"', b'"policy\\u002edecided"'),
+    "event-number": lambda line: line.replace(b'"policy.decided"', b"7"),
+    "stream-escaped": lambda line: line.replace(b'"stream":"s"', b'"stream":"\\u0073"'),
+    "stream-lone-surrogate": lambda line: line.replace(b'"stream":"s"', b'"stream":"\\ud800"'),
+    "key-lone-surrogate": lambda line: b'{"\\ud800":1,' + line[1:],
+    "value-lone-surrogate": lambda line: b'{"aa":"\\ud800",' + line[1:],
+    "signature-null": lambda line: line.replace(b'"stream":', b'"signature":null,"stream":'),
+    "signature-number": lambda line: line.replace(b'"stream":', b'"signature":5,"stream":'),
+    "nan": lambda line: b'{"aa":NaN,' + line[1:],
+    "bom": lambda line: b"\xef\xbb\xbf" + line,
+    "not-utf8": lambda line: b'{"aa":"\xff",' + line[1:],
+    "raw-control": lambda line: b'{"aa":"\x01",' + line[1:],
+    "trailing-garbage": lambda line: line + b"x",
+    "trailing-space": lambda line: line + b" ",
+    "leading-tab": lambda line: b"\t" + line,
+    "space-inside": lambda line: line.replace(b'"seq":1,', b'"seq": 1,'),
+    "hash-uppercase": lambda line: re.sub(rb'"hash":"([0-9a-f]+)"', lambda m: b'"hash":"' + m.group(1).upper() + b'"', line),
+    "hash-short": lambda line: re.sub(rb'"hash":"([0-9a-f]+)"', lambda m: b'"hash":"' + m.group(1)[:10] + b'"', line),
+    "deep-args": lambda line: b'{"aa":' + b"[" * 200 + b"]" * 200 + b"," + line[1:],
+    "string-line": lambda line: b'"just a string"',
+    "empty-object": lambda line: b"{}",
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED))
+def test_a_malformed_line_gets_the_same_verdict_from_both(name: str, tmp_path: pathlib.Path) -> None:
+    first = _valid_record()
+    second = _valid_record(seq=2, prev=first["hash"], event="action.completed")
+    line = vt.canonical(first).encode()
+    damaged = MALFORMED[name](line)
+    assert damaged != line
+    lines = [damaged, vt.canonical(second).encode()]
+    trail = tmp_path / "t.jsonl"
+    trail.write_bytes(joined(lines))
+    verdict = agree(str(trail))
+    if name not in ("unknown-key-twice", "signature-null", "trailing-space", "leading-tab", "deep-args"):
+        assert verdict.code == 1, verdict.text
+
+
+def test_random_byte_damage_gets_the_same_verdict_from_both(keys: Keys, tmp_path: pathlib.Path) -> None:
+    import random
+
+    trail = tmp_path / "t.jsonl"
+    python_trail(str(trail), "agent", 1, keys.secret)
+    data = trail.read_bytes()
+    rng = random.Random(17)
+    alphabet = b'{}[]":,\\ 0123456789abcdefnulltrue-.eE\n\t\x00\xff\xc3'
+    failed = 0
+    for n in range(150):
+        damaged = bytearray(data)
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randrange(len(damaged))
+            what = rng.randrange(3)
+            if what == 0:
+                damaged[at] = rng.choice(alphabet)
+            elif what == 1:
+                del damaged[at]
+            else:
+                damaged.insert(at, rng.choice(alphabet))
+        case = tmp_path / f"damaged-{n}.jsonl"
+        case.write_bytes(bytes(damaged))
+        pub = str(keys.public) if n % 2 else None
+        failed += agree(str(case), pub).code == 1
+    assert failed > 100, "most damage is caught"
