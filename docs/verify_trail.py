@@ -33,6 +33,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import urllib.parse
 from dataclasses import dataclass, field
 from json.decoder import scanstring
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
@@ -456,7 +457,7 @@ def jsonl_lines(path: str) -> Iterator[bytes]:
 
 def sqlite_lines(path: str) -> Iterator[bytes]:
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro", uri=True)
         conn.text_factory = bytes
         rows = conn.execute("SELECT line FROM signoff_audit ORDER BY pos").fetchall()
         conn.close()
@@ -712,4 +713,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # the reader stopped (`| head`): not an error of the trail
+        sys.stderr.close()
+        sys.exit(USAGE)
