@@ -96,3 +96,34 @@ def test_numbers_are_written_as_the_table_says() -> None:
     for row in rows:
         given, canonical = row.split()
         assert vt.canonical(read_json_text(given)) == canonical, given
+
+
+def test_a_gate_redacts_as_section_10_2_says(tmp_path: pathlib.Path) -> None:
+    import signoff
+
+    secret = key_line("redaction secret:").encode()
+    (tmp_path / "redaction.key").write_bytes(b"  " + secret + b"\n")  # surrounding whitespace is trimmed
+    policy = signoff.Policy.from_toml('[policy]\ndefault = "allow"\nredact = ["args.password", "args.list[1]", "context.t.*"]\n')
+    gate = signoff.Gate(policy, audit=str(tmp_path / "t.jsonl"), redact_key_file=str(tmp_path / "redaction.key"))
+    args = {"password": "hunter2", "list": [1, 2.5], "db": {"API-Key": {"a": [1]}}, "max_tokens": 5}
+    gate.require("x.y", actor="agent:a", args=args, context={"t": {"u": "v", "w": 1}}).complete()
+    gate.close()
+    decided = json.loads((tmp_path / "t.jsonl").read_bytes().split(b"\n")[0])
+
+    key = blake3.blake3(secret, derive_key_context="signoff redaction key v1").digest()
+    key_id = "k" + blake3.blake3(secret, derive_key_context="signoff redaction key id v1").hexdigest()[:12]
+
+    def seal(value: Any) -> str:
+        return f"redacted:{key_id}:" + blake3.blake3(vt.canonical(value).encode(), key=key).hexdigest()
+
+    assert decided["args"] == {
+        # a secret name, then a path to it: sealed twice
+        "password": seal(seal("hunter2")),
+        "list": [1, seal(2.5)],
+        # a secret name at any depth seals the whole value
+        "db": {"API-Key": seal({"a": [1]})},
+        # `max_tokens` ends in "tokens", not "token": kept
+        "max_tokens": 5,
+    }
+    assert decided["context"] == {"t": {"u": seal("v"), "w": seal(1)}}
+    assert decided["args_digest"] == "blake3:" + blake3.blake3(vt.canonical(decided["args"]).encode()).hexdigest()
