@@ -707,3 +707,77 @@ fn grant_and_escalation_keys_are_validated_with_locations() {
     assert_eq!(p.digest(), again.digest());
     assert_eq!(p.break_glass_group(), Some("oncall"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_store_outage_never_lets_a_grant_permit() {
+    let trail = Trail::new();
+    let store = signoff::testkit::FailingStore::new();
+    let gate = gate(Arc::new(store.clone()), &trail);
+    approve_with_grant(&gate, export("postgres://prod/customers"), CAROL, 30 * MIN).await;
+    permitted(&gate, export("postgres://prod/customers"))
+        .await
+        .complete(Outcome::success())
+        .await
+        .unwrap();
+    store.fail();
+    let err = gate
+        .submit(export("postgres://prod/customers"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Store(_)), "{err:?}");
+}
+
+/// A store that keeps requests but no grants (the trait's defaults).
+struct NoGrants(MemoryStore);
+
+#[async_trait::async_trait]
+impl ApprovalStore for NoGrants {
+    async fn create(
+        &self,
+        r: signoff::StoredRequest,
+    ) -> Result<signoff::StoredRequest, signoff::StoreError> {
+        self.0.create(r).await
+    }
+    async fn get(&self, id: &str) -> Result<Option<signoff::StoredRequest>, signoff::StoreError> {
+        self.0.get(id).await
+    }
+    async fn get_by_action(
+        &self,
+        id: &str,
+    ) -> Result<Option<signoff::StoredRequest>, signoff::StoreError> {
+        self.0.get_by_action(id).await
+    }
+    async fn list(
+        &self,
+        s: Option<RequestStatus>,
+    ) -> Result<Vec<signoff::StoredRequest>, signoff::StoreError> {
+        self.0.list(s).await
+    }
+    async fn update(&self, r: &signoff::StoredRequest) -> Result<bool, signoff::StoreError> {
+        self.0.update(r).await
+    }
+    async fn wait_change(&self, id: &str, v: u64) -> Result<(), signoff::StoreError> {
+        self.0.wait_change(id, v).await
+    }
+    fn describe(&self) -> String {
+        "no-grants".into()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_without_grants_asks_every_time() {
+    let trail = Trail::new();
+    let gate = gate(Arc::new(NoGrants(MemoryStore::new())), &trail);
+    approve_with_grant(&gate, export("postgres://prod/customers"), CAROL, 30 * MIN).await;
+    pending(&gate, export("postgres://prod/customers")).await;
+    gate.close().await.unwrap();
+    let created = trail.of(Event::GrantCreated);
+    assert_eq!(created[0].outcome.as_deref(), Some("failed"));
+    assert!(
+        created[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("keeps no grants")
+    );
+}

@@ -136,6 +136,26 @@ impl ApprovalStore for FailingStore {
     fn describe(&self) -> String {
         "failing".to_owned()
     }
+    async fn put_grant(&self, grant: &crate::grant::Grant) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.put_grant(grant).await
+    }
+    async fn grants_by_key(&self, key: &str) -> Result<Vec<crate::grant::Grant>, StoreError> {
+        self.check()?;
+        self.inner.grants_by_key(key).await
+    }
+    async fn list_grants(&self) -> Result<Vec<crate::grant::Grant>, StoreError> {
+        self.check()?;
+        self.inner.list_grants().await
+    }
+    async fn revoke_grant(
+        &self,
+        id: &str,
+        revocation: crate::grant::Revocation,
+    ) -> Result<Option<crate::grant::Grant>, StoreError> {
+        self.check()?;
+        self.inner.revoke_grant(id, revocation).await
+    }
 }
 
 /// An approver whose `review` fails (Slack is down, say).
