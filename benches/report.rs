@@ -5,6 +5,7 @@
 //! the OCSF export. Builds the release binary and the trail generator first.
 //! Run with `cargo bench --bench report`.
 #![allow(
+    missing_docs,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,

@@ -3,8 +3,8 @@
 //! generator as the report tests: `report_trail DIR DECISIONS STREAMS DAYS`.
 //!
 //! A real gate stamps the present, so with DAYS > 1 the records are then
-//! re-dated to spread evenly over the last DAYS days (each action's records
-//! by the same amount) and the
+//! re-dated to spread the decisions evenly over the last DAYS days (each
+//! action's records by the same amount) and the
 //! chain is sealed again, checkpoints re-signed: a fixture for a chart
 //! with several days, still a valid trail. Prints `{"files": [...],
 //! "pubkey": "HEX"}`.
@@ -30,20 +30,31 @@ fn redate(path: &Path, days: i64, key: &SigningKey) {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let n = records.len().max(1) as i64;
-    // an action's records all move by the same amount (its decision's), so
-    // times to decision stay as the gate measured them
+    let decisions = records
+        .iter()
+        .filter(|r| r.event == Some(Event::PolicyDecided))
+        .count()
+        .max(1) as i64;
+    // the k-th decision moves back by DAYS - 1 - k * DAYS / decisions days;
+    // every other record of an action by as much as its decision, so times
+    // to decision stay as the gate measured them
     let mut moved: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    let mut seen = 0;
+    let mut back = days - 1;
     let mut prev = GENESIS.to_owned();
     let mut out = String::with_capacity(text.len());
-    for (i, r) in records.iter_mut().enumerate() {
+    for r in &mut records {
         let at: DateTime<Utc> = DateTime::parse_from_rfc3339(&r.ts)
             .unwrap()
             .with_timezone(&Utc);
-        let mut back = days - 1 - (i as i64 * days / n);
-        if let Some(id) = &r.action_id {
-            back = *moved.entry(id.clone()).or_insert(back);
+        if r.event == Some(Event::PolicyDecided) {
+            back = days - 1 - (seen * days / decisions);
+            seen += 1;
         }
+        let back = match &r.action_id {
+            Some(id) => *moved.entry(id.clone()).or_insert(back),
+            None => back,
+        };
         r.ts = (at - TimeDelta::days(back)).to_rfc3339_opts(SecondsFormat::Micros, true);
         r.prev = prev.clone();
         if r.event == Some(Event::AuditCheckpoint) {

@@ -110,6 +110,8 @@ pub struct TrailRecord {
     pub event: String,
     /// The action's id.
     pub action_id: Option<String>,
+    /// The grant (`grant.*` records).
+    pub grant: Option<String>,
     /// The approval request's id.
     pub request_id: Option<String>,
     /// Who asked.
@@ -188,6 +190,9 @@ pub struct FileVerification {
     pub checkpoints: u64,
     /// Checkpoint signatures verified against `--pubkey`.
     pub signatures_verified: u64,
+    /// Readable records from the break on, which verification could not
+    /// vouch for (counted in the report all the same).
+    pub unverified_records: u64,
     /// The first problem, when there is one.
     #[serde(rename = "break")]
     pub failure: Option<Break>,
@@ -255,6 +260,7 @@ pub fn load(
         };
         verification.path = path.display().to_string();
         let mut unreadable_lines = 0;
+        let break_line = verification.failure.as_ref().map_or(u64::MAX, |b| b.line);
         let mut stream_heads: BTreeMap<String, u64> = BTreeMap::new();
         let mut checkpoints = 0;
         for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
@@ -269,12 +275,16 @@ pub fn load(
                     r.file = file;
                     r.line = i as u64 + 1;
                     if !verification.ok {
-                        // the verifier stopped at the break: describe the
-                        // rest from what the lines say
-                        let head = stream_heads.entry(r.stream.clone()).or_default();
-                        *head = (*head).max(r.seq);
-                        if r.event == Event::AuditCheckpoint.as_str() {
-                            checkpoints += 1;
+                        // the verifier stopped at the break: what it checked
+                        // is the lines before it
+                        if r.line < break_line {
+                            let head = stream_heads.entry(r.stream.clone()).or_default();
+                            *head = (*head).max(r.seq);
+                            if r.event == Event::AuditCheckpoint.as_str() {
+                                checkpoints += 1;
+                            }
+                        } else {
+                            verification.unverified_records += 1;
                         }
                     }
                     records.push(r);
@@ -334,9 +344,13 @@ pub fn refusal_label(code: &str) -> String {
         .map_or_else(|| code.replace('_', " "), |(_, label)| (*label).to_owned())
 }
 
-/// Every event name this version knows; others go to "other events".
+/// Every event the report interprets; others (`grant.created`,
+/// `approval.escalated`, `policy.shadow`, and any added later) are listed
+/// under "other events".
 fn known_event(name: &str) -> bool {
-    const KNOWN: [Event; 10] = [
+    const KNOWN: [Event; 12] = [
+        Event::GrantUsed,
+        Event::ApprovalBreakGlass,
         Event::ActionRequested,
         Event::PolicyDecided,
         Event::ApprovalRequested,
@@ -433,6 +447,8 @@ pub struct Summary {
     pub approve: u64,
     /// Approval requests approved.
     pub approved: u64,
+    /// Approve decisions permitted by an earlier grant (no new votes).
+    pub granted: u64,
     /// Approval requests denied by a reviewer.
     pub denied_by_reviewer: u64,
     /// Approval requests that expired (timeouts).
@@ -514,6 +530,10 @@ pub struct ActionRow {
     pub completion_error: Option<String>,
     /// Whether the action finally ran (was permitted).
     pub permitted: bool,
+    /// The grants that permitted it without new votes (`grant.used`).
+    pub grants: Vec<String>,
+    /// Who resolved it alone by break-glass, and why.
+    pub break_glass: Option<String>,
     /// The decision record's hash.
     pub hash: String,
 }
@@ -583,6 +603,8 @@ pub struct RuleCount {
     pub approve: u64,
     /// ...then approved.
     pub approved: u64,
+    /// ...or permitted by a grant.
+    pub granted: u64,
     /// ...then denied by a reviewer.
     pub denied_by_reviewer: u64,
     /// ...then expired.
@@ -717,6 +739,11 @@ pub fn build(trails: &[LoadedTrail], mut records: Vec<TrailRecord>, period: Peri
             // a reused id's refusal names the existing request, not its own
             ..ActionRow::default()
         };
+        let mut row = row;
+        if row.effect == "approve" && r.outcome.as_deref() == Some("granted") {
+            row.resolution = Some("granted".to_owned());
+            row.permitted = true;
+        }
         if let Some(id) = &r.action_id {
             by_action.insert(id.clone(), actions.len());
         }
@@ -794,6 +821,34 @@ pub fn build(trails: &[LoadedTrail], mut records: Vec<TrailRecord>, period: Peri
                     channel: r.channel.clone(),
                 });
             }
+            "grant.used" => {
+                if let Some(i) = row {
+                    let a = &mut actions[i];
+                    if let Some(g) = &r.grant {
+                        a.grants.push(g.clone());
+                    }
+                    for v in split_rules(r.voter.as_deref()) {
+                        if !a.approvers.contains(&v) {
+                            a.approvers.push(v);
+                        }
+                    }
+                }
+            }
+            "approval.break_glass" => {
+                let i = r
+                    .request_id
+                    .as_ref()
+                    .and_then(|q| by_request.get(q))
+                    .copied()
+                    .or(row);
+                if let Some(i) = i {
+                    let who = r.voter.as_deref().unwrap_or("?");
+                    actions[i].break_glass = Some(match &r.comment {
+                        Some(c) => format!("{who}: {c}"),
+                        None => who.to_owned(),
+                    });
+                }
+            }
             "approval.resolved" => {
                 let i = r
                     .request_id
@@ -856,6 +911,7 @@ pub fn build(trails: &[LoadedTrail], mut records: Vec<TrailRecord>, period: Peri
         if a.effect == "approve" {
             match resolution {
                 "approved" => summary.approved += 1,
+                "granted" => summary.granted += 1,
                 "denied" => summary.denied_by_reviewer += 1,
                 "cancelled" => summary.cancelled += 1,
                 r if r.starts_with("expired") => summary.expired += 1,
@@ -894,6 +950,7 @@ pub fn build(trails: &[LoadedTrail], mut records: Vec<TrailRecord>, period: Peri
                     c.approve += 1;
                     match resolution {
                         "approved" => c.approved += 1,
+                        "granted" => c.granted += 1,
                         "denied" => c.denied_by_reviewer += 1,
                         "cancelled" => c.cancelled += 1,
                         r if r.starts_with("expired") => c.expired += 1,

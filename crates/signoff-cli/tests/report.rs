@@ -182,7 +182,7 @@ fn a_report_over_ten_thousand_decisions_agrees_with_an_independent_count() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     eprintln!("report over {} records: {took:?}", records.len());
     // the bench measures the release build; a debug build is slower
-    let limit = if cfg!(debug_assertions) { 5 } else { 1 };
+    let limit = if cfg!(debug_assertions) { 10 } else { 1 };
     assert!(
         took < Duration::from_secs(limit),
         "the report took {took:?}"
@@ -330,7 +330,31 @@ fn a_report_over_ten_thousand_decisions_agrees_with_an_independent_count() {
     assert_eq!(days, want.decisions);
     let events: BTreeMap<String, u64> = serde_json::from_value(report["events"].clone()).unwrap();
     assert_eq!(events, want.events);
-    assert_eq!(report["other_events"], json!({}));
+    // what the report does not interpret is listed, not dropped
+    let interpreted = [
+        "policy.decided",
+        "action.requested",
+        "approval.requested",
+        "approval.vote",
+        "approval.vote_rejected",
+        "approval.resolved",
+        "action.completed",
+        "action.abandoned",
+        "audit.recovered",
+        "audit.checkpoint",
+        "grant.used",
+        "approval.break_glass",
+    ];
+    let other: BTreeMap<String, u64> = want
+        .events
+        .iter()
+        .filter(|(e, _)| !interpreted.contains(&e.as_str()))
+        .map(|(e, n)| (e.clone(), *n))
+        .collect();
+    assert!(other.contains_key("grant.created"));
+    let reported: BTreeMap<String, u64> =
+        serde_json::from_value(report["other_events"].clone()).unwrap();
+    assert_eq!(reported, other);
 
     // every action once, with its approvers
     let actions = report["actions"].as_array().unwrap();
@@ -497,6 +521,12 @@ fn a_tampered_trail_is_reported_with_its_break_first_in_every_format() {
     assert!(b["reason"].as_str().unwrap().contains("edited"), "{b}");
     assert_eq!(report["verification"]["files"][0]["ok"], true);
     assert_eq!(report["verification"]["files"][1]["ok"], false);
+    let total = std::fs::read_to_string(&paths[1]).unwrap().lines().count() as u64;
+    assert_eq!(n(&report, "/verification/files/1/records"), line as u64 - 1);
+    assert_eq!(
+        n(&report, "/verification/files/1/unverified_records"),
+        total - (line as u64 - 1)
+    );
     // the report is still complete
     assert_eq!(report["summary"]["decisions"], 200);
 
@@ -510,6 +540,10 @@ fn a_tampered_trail_is_reported_with_its_break_first_in_every_format() {
     let summary = html.find("<h2>Summary</h2>").unwrap();
     assert!(alarm < summary, "the break comes before the numbers");
     assert!(html[alarm..summary].contains(&format!("line {line}")));
+    assert!(html[alarm..summary].contains(&format!(
+        "{} record(s) from there on are unverified",
+        total - (line as u64 - 1)
+    )));
     assert!(html.contains("broken at line"));
 
     args.extend(["--format", "csv"]);
@@ -722,31 +756,17 @@ fn events_this_version_does_not_know_are_counted_not_refused() {
     let (paths, _) = write_trail(dir.path(), 20, 1);
     append_event(
         &paths[0],
-        "grant.used",
-        json!({"action": "sql.exec", "actor": "agent:deploy-bot"}),
+        "policy.someday",
+        json!({"reason": "<b>new</b>", "action": "x"}),
     );
-    append_event(
-        &paths[0],
-        "grant.used",
-        json!({"action": "sql.exec", "actor": "agent:deploy-bot"}),
-    );
-    append_event(
-        &paths[0],
-        "approval.break_glass",
-        json!({"voter": "user:bob@example.com", "reason": "outage"}),
-    );
-    append_event(&paths[0], "policy.someday", json!({"reason": "<b>new</b>"}));
+    append_event(&paths[0], "policy.someday", json!({}));
     let (r, out, _) = report_json(&paths, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(r["summary"]["grants_used"], 2);
-    assert_eq!(r["summary"]["break_glass"], 1);
-    assert_eq!(r["other_events"]["policy.someday"], 1);
-    assert_eq!(r["other_events"]["grant.used"], 2);
+    assert_eq!(r["other_events"]["policy.someday"], 2);
+    assert_eq!(r["events"]["policy.someday"], 2);
     assert_eq!(r["summary"]["decisions"], 20);
     let html = stdout(&signoff(&["audit", "report", s(&paths[0])]));
     assert!(html.contains("<code>policy.someday</code>"));
-    assert!(html.contains("permitted by an earlier grant"));
-    assert!(html.contains("break-glass approvals"));
     let ocsf = stdout(&signoff(&[
         "audit",
         "export",
@@ -757,4 +777,78 @@ fn events_this_version_does_not_know_are_counted_not_refused() {
     let last: Value = serde_json::from_str(ocsf.lines().last().unwrap()).unwrap();
     assert_eq!(last["activity_name"], "policy.someday");
     assert_eq!(last["class_uid"], 6003);
+}
+
+#[test]
+fn grants_and_break_glass_have_their_own_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    // one gate, so later deploys find the grant an earlier one created
+    let (paths, _) = write_trail(dir.path(), 400, 1);
+    let records = lines(&paths);
+    let used: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["event"] == "grant.used")
+        .collect();
+    let glass = records
+        .iter()
+        .filter(|r| r["event"] == "approval.break_glass")
+        .count() as u64;
+    let granted_ids: HashSet<&str> = used
+        .iter()
+        .map(|r| str_of(r, "action_id").unwrap())
+        .collect();
+    assert!(
+        !used.is_empty() && glass > 0,
+        "the fixture uses grants and break-glass"
+    );
+    let (r, out, _) = report_json(&paths, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(n(&r, "/summary/grants_used"), used.len() as u64);
+    assert_eq!(n(&r, "/summary/granted"), granted_ids.len() as u64);
+    assert_eq!(n(&r, "/summary/break_glass"), glass);
+    assert_eq!(n(&r, "/summary/unresolved"), 0);
+    assert_eq!(n(&r, "/summary/not_requested"), 0);
+    assert!(r["other_events"].get("grant.used").is_none());
+    assert_eq!(
+        r["other_events"]["grant.created"],
+        r["events"]["grant.created"]
+    );
+    let granted = r["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["resolution"] == "granted")
+        .unwrap();
+    assert_eq!(granted["permitted"], true);
+    assert_eq!(granted["approvers"], json!(["user:bob@example.com"]));
+    assert_eq!(granted["grants"].as_array().unwrap().len(), 1);
+    let broken_glass = r["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["break_glass"].is_string())
+        .unwrap();
+    assert!(
+        broken_glass["break_glass"]
+            .as_str()
+            .unwrap()
+            .starts_with("user:erin@example.com: outage")
+    );
+    assert_eq!(broken_glass["resolution"], "approved");
+    let deploys = r["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["rule"] == "deploys")
+        .unwrap();
+    assert_eq!(n(deploys, "/granted"), granted_ids.len() as u64);
+    let html = stdout(&signoff(&["audit", "report", s(&paths[0])]));
+    assert!(html.contains(&format!(
+        "<span class=\"n\">{}</span><span class=\"l\">permitted by an earlier grant",
+        granted_ids.len()
+    )));
+    assert!(html.contains(&format!(
+        "<span class=\"n\">{glass}</span><span class=\"l\">break-glass approvals"
+    )));
+    assert!(html.contains("break-glass</strong> by user:erin@example.com: outage"));
 }

@@ -159,15 +159,21 @@ fn verification(b: &mut String, report: &Report) {
              The numbers in this report still include every readable record, but records from each break onwards cannot be trusted.</p><ul>"
         );
         for br in &v.breaks {
+            let after = v
+                .files
+                .iter()
+                .find(|f| f.path == br.path)
+                .map_or(0, |f| f.unverified_records);
             let _ = write!(
                 b,
-                "<li><strong>{}</strong>, line {}{}: {}</li>",
+                "<li><strong>{}</strong>, line {}{}: {}; {} record(s) from there on are unverified</li>",
                 esc(&br.path),
                 br.line,
                 br.seq
                     .map(|s| format!(" (record seq {s})"))
                     .unwrap_or_default(),
-                esc(&br.reason)
+                esc(&br.reason),
+                thousands(after)
             );
         }
         b.push_str("</ul>");
@@ -263,11 +269,11 @@ fn summary(b: &mut String, report: &Report) {
             .map_or("–".to_owned(), human_seconds),
         "median time to a reviewer's decision",
     );
-    if s.grants_used > 0 {
+    if s.granted > 0 || s.grants_used > 0 {
         card(
             b,
             "approve",
-            &thousands(s.grants_used),
+            &thousands(s.granted),
             "permitted by an earlier grant",
         );
     }
@@ -327,7 +333,7 @@ fn chart(b: &mut String, report: &Report) {
     let top_value = max.div_ceil(step) * step;
     let n = report.days.len() as f64;
     let slot = plot_w / n;
-    let bar = (slot * 0.7).max(1.0);
+    let bar = (slot * 0.7).clamp(1.0, 56.0);
     let _ = write!(
         b,
         "<svg class=\"chart\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"Decisions per day, by effect\" xmlns=\"http://www.w3.org/2000/svg\" font-family=\"system-ui, sans-serif\" font-size=\"12\">"
@@ -459,16 +465,17 @@ fn rules(b: &mut String, report: &Report) {
         b.push_str("<p class=\"empty\">No decisions in this period.</p></section>");
         return;
     }
-    b.push_str("<table><thead><tr><th style=\"width:22%\">Rule</th><th class=\"num\">Allowed</th><th class=\"num\">Denied by rule</th><th class=\"num\">Sent for approval</th><th class=\"num\">Approved</th><th class=\"num\">Denied by reviewer</th><th class=\"num\">Timed out</th><th class=\"num\">Cancelled</th><th class=\"num\">Denials (all)</th></tr></thead><tbody>");
+    b.push_str("<table><thead><tr><th style=\"width:22%\">Rule</th><th class=\"num\">Allowed</th><th class=\"num\">Denied by rule</th><th class=\"num\">Sent for approval</th><th class=\"num\">Approved</th><th class=\"num\">Granted</th><th class=\"num\">Denied by reviewer</th><th class=\"num\">Timed out</th><th class=\"num\">Cancelled</th><th class=\"num\">Denials (all)</th></tr></thead><tbody>");
     for r in &report.rules {
         let _ = write!(
             b,
-            "<tr><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\"><strong>{}</strong></td></tr>",
+            "<tr><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\"><strong>{}</strong></td></tr>",
             esc(&r.rule),
             thousands(r.allow),
             thousands(r.deny),
             thousands(r.approve),
             thousands(r.approved),
+            thousands(r.granted),
             thousands(r.denied_by_reviewer),
             thousands(r.expired),
             thousands(r.cancelled),
@@ -630,8 +637,9 @@ fn actions(b: &mut String, report: &Report) {
                 for c in &a.comments {
                     let _ = write!(approvers, "<br><span class=\"muted\">“{}”</span>", esc(c));
                 }
-                let result = match a.resolution.as_deref() {
+                let mut result = match a.resolution.as_deref() {
                     Some("expired") => "timed out (denied)".to_owned(),
+                    Some("granted") => "permitted by an earlier approval (grant)".to_owned(),
                     Some(r) => esc(r),
                     None if a.request_id.is_none() => format!(
                         "denied: {}",
@@ -639,6 +647,13 @@ fn actions(b: &mut String, report: &Report) {
                     ),
                     None => "<span class=\"muted\">no answer recorded</span>".to_owned(),
                 };
+                if let Some(bg) = &a.break_glass {
+                    let _ = write!(
+                        result,
+                        "<br><strong class=\"alarm\">break-glass</strong> by {}",
+                        esc(bg)
+                    );
+                }
                 let _ = write!(
                     b,
                     "<tr><td>{}</td><td>{what}</td><td>{who}</td><td>{resource}</td><td><code>{}</code></td><td>{approvers}</td><td>{result}</td><td class=\"num\">{}</td><td>{outcome}</td><td class=\"id\">{}</td></tr>",

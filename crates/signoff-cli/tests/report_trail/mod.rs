@@ -26,6 +26,7 @@ pub const POLICY: &str = r#"
 [policy]
 name = "report-fixture"
 default = "deny"
+break_glass = { approvers = "sre" }
 
 [groups]
 sre = ["user:alice@example.com", "user:bob@example.com", "user:erin@example.com"]
@@ -59,6 +60,15 @@ approvers = "data-owners"
 min_approvals = 2
 timeout = "10m"
 reason = "bulk export of customer data"
+
+[[rules]]
+id = "deploys"
+effect = "approve"
+actions = ["deploy.run"]
+approvers = "sre"
+max_grant = "1h"
+timeout = "10m"
+reason = "deploys to production"
 
 [[rules]]
 id = "purges"
@@ -97,9 +107,14 @@ pub enum Kind {
     TimedOut,
     /// sql.exec: the agent cancels the request.
     Cancelled,
+    /// deploy.run: bob approves with a one-hour grant; later deploys in
+    /// scope are permitted by it (`grant.used`).
+    Deploy,
+    /// db.purge: erin resolves it alone by break-glass.
+    BreakGlass,
 }
 
-const MIX: [Kind; 20] = [
+const MIX: [Kind; 24] = [
     Kind::Allowed,
     Kind::Allowed,
     Kind::Allowed,
@@ -120,6 +135,10 @@ const MIX: [Kind; 20] = [
     Kind::Cancelled,
     Kind::Allowed,
     Kind::ExportApproved,
+    Kind::Deploy,
+    Kind::Deploy,
+    Kind::Deploy,
+    Kind::BreakGlass,
 ];
 
 /// The kind of the `i`th decision.
@@ -153,7 +172,10 @@ fn action(kind: Kind, i: usize) -> Action {
             .resource("postgres://prod/customers")
             .args(json!({"rows": 50_000 + i, "note": SCRIPT}))
             .justification("monthly churn report"),
-        Kind::TimedOut => agent("db.purge")
+        Kind::Deploy => agent("deploy.run")
+            .resource("k8s://prod/web")
+            .args(json!({"image": format!("web:1.{}", i % 3)})),
+        Kind::TimedOut | Kind::BreakGlass => agent("db.purge")
             .resource("postgres://prod/sessions")
             .args(json!({"older_than": "90d"})),
     }
@@ -249,6 +271,25 @@ async fn decide(gate: Gate, i: usize) {
             .await;
         }
         Kind::Cancelled => gate.cancel(&request_id, "the agent gave up").await.unwrap(),
+        Kind::Deploy => {
+            vote(
+                &gate,
+                &request_id,
+                web(Vote::approve("user:bob@example.com").grant(Duration::from_secs(3600))),
+            )
+            .await;
+        }
+        Kind::BreakGlass => {
+            vote(
+                &gate,
+                &request_id,
+                web(Vote::break_glass(
+                    "user:erin@example.com",
+                    "outage: the sessions table filled the disk",
+                )),
+            )
+            .await;
+        }
         _ => {}
     }
     match gate.resume(&request_id).await {
