@@ -323,13 +323,13 @@ def postgres() -> Iterator[Postgres]:
 
 
 SOURCES = {
-    # name: (kind, signed)
-    "rust-demo": ("jsonl", False),
-    "python-jsonl": ("jsonl", True),
-    "python-two-streams": ("jsonl", True),
-    "node-jsonl": ("jsonl", True),
-    "sqlite-python-node": ("sqlite", True),
-    "postgres-python-node": ("postgres", True),
+    # name: (kind, signed, several streams)
+    "rust-demo": ("jsonl", False, False),
+    "python-jsonl": ("jsonl", True, False),
+    "python-two-streams": ("jsonl", True, True),
+    "node-jsonl": ("jsonl", True, False),
+    "sqlite-python-node": ("sqlite", True, True),
+    "postgres-python-node": ("postgres", True, True),
 }
 
 # a stream name a line must escape
@@ -346,7 +346,7 @@ def jsonl_store(dir: pathlib.Path) -> Callable[[bytes], str]:
 
 
 def build_source(name: str, dir: pathlib.Path, keys: Keys, request: pytest.FixtureRequest) -> Source:
-    kind, signed = SOURCES[name]
+    kind, signed, _ = SOURCES[name]
     if name == "rust-demo":
         path = dir / "demo.jsonl"
         done = subprocess.run([signoff_cli(), "demo", "--audit", str(path)], capture_output=True, text=True)

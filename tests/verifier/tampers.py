@@ -335,6 +335,19 @@ def unsigned_stream_added(c: Ctx) -> Case:
     return Case(joined(lines), [Run((1, None, len(lines)), key="right"), Run(OK)])
 
 
+def stream_removed(c: Ctx) -> Case:
+    """Every record of one stream removed: the key cannot tell (the other streams are signed);
+    an exported checkpoint of that stream can."""
+    gone = c.heads[0]["stream"]
+    lines = [line for line, h in zip(c.lines, c.heads) if h["stream"] != gone]
+    assert lines, "another stream is left"
+    mine = [i for i in c.checkpoints() if c.heads[i]["stream"] == gone]
+    runs = [Run(OK), Run(OK, key="right")]
+    if mine:
+        runs.append(Run((1, c.heads[mine[-1]]["seq"], len(lines)), exported=c.exported(mine[-1])))
+    return Case(joined(lines), runs)
+
+
 def unknown_event_appended(c: Ctx) -> Case:
     """A record with an event no version writes yet, chained correctly at a stream's end: not a break."""
     h = c.heads[-1]  # the head of the last line's stream
@@ -371,7 +384,8 @@ def emptied(c: Ctx) -> Case:
     return Case(b"", runs)
 
 
-# name -> (function, needs): "signed" needs checkpoints, "bytes" a file that can hold any bytes
+# name -> (function, needs): "signed" needs checkpoints, "bytes" a file that can hold any
+# bytes, "streams" a trail of several streams
 TAMPERS: Dict[str, Tuple[Callable[[Ctx], Case], Tuple[str, ...]]] = {
     "untouched": (exported_untouched, ()),
     "edited-field": (edited_field, ()),
@@ -401,4 +415,5 @@ TAMPERS: Dict[str, Tuple[Callable[[Ctx], Case], Tuple[str, ...]]] = {
     "cut-after-checkpoint": (cut_after_checkpoint, ("signed",)),
     "cut-below-first-checkpoint": (cut_below_first_checkpoint, ("signed",)),
     "unsigned-stream-added": (unsigned_stream_added, ("signed",)),
+    "stream-removed": (stream_removed, ("signed", "streams")),
 }

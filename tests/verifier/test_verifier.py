@@ -33,9 +33,9 @@ from tampers import TAMPERS, Ctx, joined, seal
 
 CASES = [
     (name, tamper)
-    for name, (kind, signed) in SOURCES.items()
+    for name, (kind, signed, streams) in SOURCES.items()
     for tamper, (_, needs) in TAMPERS.items()
-    if ("signed" not in needs or signed) and ("bytes" not in needs or kind == "jsonl")
+    if ("signed" not in needs or signed) and ("bytes" not in needs or kind == "jsonl") and ("streams" not in needs or streams)
 ]
 
 
