@@ -116,6 +116,25 @@ pub fn approval_card(r: &ApprovalRequest, page_url: &str) -> Value {
     })
 }
 
+/// A notice about a request already posted (a reminder, an escalation, a
+/// break-glass), DESIGN §13: a Workflows webhook can neither reply to nor
+/// update its card, so the notice is a small card of its own that links to
+/// the request's page.
+pub fn notice_card(r: &ApprovalRequest, notice: &signoff::Notice, page_url: &str) -> Value {
+    let link = page_link(r, page_url);
+    json!({
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.5",
+        "body": [
+            {"type": "TextBlock", "text": fit(&notice.text(r), budget::WHY, "…"), "wrap": true},
+        ],
+        "actions": [
+            {"type": "Action.OpenUrl", "title": "Open the request", "url": link},
+        ],
+    })
+}
+
 /// The message the Workflows webhook takes: the card as its one attachment.
 pub fn message(card: Value) -> Value {
     json!({

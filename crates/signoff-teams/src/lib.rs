@@ -103,8 +103,54 @@ impl TeamsApprover {
     }
 }
 
+impl TeamsApprover {
+    /// Posts `card` to the webhook, with the configured retries.
+    async fn send(&self, card: &serde_json::Value) -> Result<(), ApproverError> {
+        card::validate(card)
+            .map_err(|e| ApproverError::new(format!("teams: the card is invalid: {e}")))?;
+        let body = serde_json::to_vec(&card::message(card.clone()))
+            .map_err(|e| ApproverError::new(format!("teams: {e}")))?;
+        let retry = Retry {
+            attempts: self.config.attempts,
+            backoff: Duration::from_millis(200),
+        };
+        signoff_http::send(retry, || {
+            self.client
+                .post(&self.url)
+                .header("content-type", "application/json")
+                .body(body.clone())
+        })
+        .await
+        .map(|_| ())
+        .map_err(|f| {
+            ApproverError::new(format!(
+                "teams: delivery failed after {} attempt(s): {}",
+                f.attempts, f.cause
+            ))
+        })
+    }
+}
+
 #[async_trait]
 impl Approver for TeamsApprover {
+    fn notifies(&self, channel: &str) -> bool {
+        channel == CHANNEL
+    }
+
+    /// A notice card of its own (the webhook cannot reply or update).
+    async fn notify(
+        &self,
+        request: &ApprovalRequest,
+        delivery: &Delivery,
+        notice: &signoff::Notice,
+    ) -> Result<(), ApproverError> {
+        if delivery.channel != CHANNEL {
+            return Ok(());
+        }
+        self.send(&card::notice_card(request, notice, &self.config.page_url))
+            .await
+    }
+
     async fn review(
         &self,
         request: ApprovalRequest,

@@ -205,3 +205,51 @@ fn the_webhook_url_never_appears_in_debug_output() {
     };
     assert!(format!("{cfg:?}").contains("<hidden>"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reminder_is_a_valid_notice_card_linking_to_the_request() {
+    let (rx, gate, dir) = setup(vec![]).await;
+    let Submission::Pending { request_id } = gate.submit(export("t-9")).await.unwrap() else {
+        panic!()
+    };
+    for _ in 0..100 {
+        if !gate
+            .store()
+            .get(&request_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .deliveries
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // what a dispatcher holding the same channel config does
+    let teams = TeamsApprover::new(TeamsConfig {
+        webhook_url_env: None,
+        webhook_url_file: Some(dir.path().join("url").display().to_string()),
+        page_url: "https://approvals.example.com".into(),
+        timeout_ms: 1000,
+        attempts: 1,
+    })
+    .unwrap();
+    gate.notify_deliveries(&teams, &request_id, &signoff::Notice::Reminder)
+        .await
+        .unwrap();
+    let bodies = rx.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 2, "the request's card, then the notice");
+    let card = &bodies[1]["attachments"][0]["content"];
+    validate(card).unwrap();
+    assert!(
+        card["body"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Reminder: `db.export`")
+    );
+    assert_eq!(
+        card["actions"][0]["url"],
+        format!("https://approvals.example.com/requests/{request_id}")
+    );
+}

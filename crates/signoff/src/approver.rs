@@ -92,10 +92,16 @@ pub trait Approver: Send + Sync {
         Ok(())
     }
 
+    /// Whether this approver can tell the readers of `channel`'s posts
+    /// about a [`Notice`] (default: the channels it refreshes).
+    fn notifies(&self, channel: &str) -> bool {
+        self.refreshes(channel)
+    }
+
     /// Tells the readers of a post this approver made about `notice` (a
     /// reminder, an escalation, a break-glass), e.g. as a reply in the
     /// post's thread. Called only for channels it
-    /// [`refreshes`](Approver::refreshes). The default tells nobody.
+    /// [`notifies`](Approver::notifies). The default tells nobody.
     async fn notify(
         &self,
         request: &ApprovalRequest,
@@ -467,6 +473,10 @@ impl Approver for Routes {
         first.map_or(Ok(()), Err)
     }
 
+    fn notifies(&self, channel: &str) -> bool {
+        self.all().iter().any(|a| a.notifies(channel))
+    }
+
     async fn notify(
         &self,
         request: &ApprovalRequest,
@@ -475,7 +485,7 @@ impl Approver for Routes {
     ) -> Result<(), ApproverError> {
         let mut first = None;
         for a in self.all() {
-            if a.refreshes(&delivery.channel)
+            if a.notifies(&delivery.channel)
                 && let Err(e) = a.notify(request, delivery, notice).await
             {
                 first.get_or_insert(e);

@@ -484,7 +484,7 @@ impl Gate {
         for d in req
             .deliveries
             .iter()
-            .filter(|d| approver.refreshes(&d.channel))
+            .filter(|d| approver.notifies(&d.channel))
         {
             if let Err(e) = approver.notify(&view, d, notice).await {
                 first.get_or_insert(Error::Approver {
