@@ -1200,6 +1200,10 @@ pub fn export(args: &ExportArgs<'_>) -> u8 {
             return exit::USAGE;
         }
     };
+    let undated = records.iter().filter(|r| r.time.is_none()).count();
+    if undated > 0 {
+        eprintln!("{undated} record(s) without a valid `ts` left out of the export");
+    }
     records.retain(|r| r.time.is_some_and(|t| period.contains(t)));
     records.sort_by(|a, b| {
         a.time

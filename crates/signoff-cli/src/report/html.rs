@@ -507,7 +507,7 @@ fn approvers(b: &mut String, report: &Report) {
 }
 
 fn events(b: &mut String, report: &Report) {
-    b.push_str("<section id=\"events\"><h2>All recorded events</h2><p class=\"explain\">Every kind of record in the period. Kinds this version of signoff does not know are listed under <em>other events</em>, so nothing recorded is hidden.</p>");
+    b.push_str("<section id=\"events\"><h2>All recorded events</h2><p class=\"explain\">Every kind of record in the period. Kinds this report does not interpret (grants being created or revoked, requests escalated, shadow-policy differences, and any kind a later version adds) are listed under <em>other events</em>, so nothing recorded is hidden.</p>");
     b.push_str("<table><thead><tr><th style=\"width:60%\">Event</th><th class=\"num\">Records</th></tr></thead><tbody>");
     for (name, n) in &report.events {
         if report.other_events.contains_key(name) {
@@ -576,7 +576,7 @@ fn actions(b: &mut String, report: &Report) {
             continue;
         }
         if effect == "approve" {
-            b.push_str("<table><thead><tr><th style=\"width:10%\">Decided</th><th style=\"width:10%\">Action</th><th style=\"width:13%\">Agent (for)</th><th style=\"width:12%\">Resource</th><th style=\"width:9%\">Rule</th><th style=\"width:14%\">Approvers</th><th style=\"width:8%\">Result</th><th style=\"width:7%\">Time to decision</th><th style=\"width:7%\">Outcome</th><th>Action id</th></tr></thead><tbody>");
+            b.push_str("<table><thead><tr><th style=\"width:10%\">Decided</th><th style=\"width:11%\">Action</th><th style=\"width:12%\">Agent (for)</th><th style=\"width:11%\">Resource</th><th style=\"width:8%\">Rule</th><th style=\"width:14%\">Approvers</th><th style=\"width:9%\">Result</th><th style=\"width:7%\">Time to decision</th><th style=\"width:8%\">Outcome</th><th>Action id</th></tr></thead><tbody>");
         } else {
             b.push_str("<table><thead><tr><th style=\"width:11%\">Decided</th><th style=\"width:12%\">Action</th><th style=\"width:16%\">Agent (for)</th><th style=\"width:14%\">Resource</th><th style=\"width:10%\">Rule</th><th>Reason</th><th style=\"width:8%\">Outcome</th><th style=\"width:15%\">Action id</th></tr></thead><tbody>");
         }

@@ -71,6 +71,14 @@ timeout = "10m"
 reason = "deploys to production"
 
 [[rules]]
+id = "truncates"
+effect = "approve"
+actions = ["db.truncate"]
+approvers = "sre"
+timeout = "10m"
+reason = "truncating a table needs an SRE"
+
+[[rules]]
 id = "purges"
 effect = "approve"
 actions = ["db.purge"]
@@ -110,7 +118,7 @@ pub enum Kind {
     /// deploy.run: bob approves with a one-hour grant; later deploys in
     /// scope are permitted by it (`grant.used`).
     Deploy,
-    /// db.purge: erin resolves it alone by break-glass.
+    /// db.truncate: erin resolves it alone by break-glass.
     BreakGlass,
 }
 
@@ -175,7 +183,10 @@ fn action(kind: Kind, i: usize) -> Action {
         Kind::Deploy => agent("deploy.run")
             .resource("k8s://prod/web")
             .args(json!({"image": format!("web:1.{}", i % 3)})),
-        Kind::TimedOut | Kind::BreakGlass => agent("db.purge")
+        Kind::BreakGlass => agent("db.truncate")
+            .resource("postgres://prod/sessions")
+            .args(json!({"table": "sessions"})),
+        Kind::TimedOut => agent("db.purge")
             .resource("postgres://prod/sessions")
             .args(json!({"older_than": "90d"})),
     }
