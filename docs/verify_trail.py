@@ -35,8 +35,8 @@ import subprocess
 import sys
 import urllib.parse
 from dataclasses import dataclass, field
-from json.decoder import scanstring
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+from json.decoder import scanstring  # type: ignore[attr-defined]
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Set, Tuple
 
 try:
     import blake3
@@ -76,14 +76,17 @@ class Head:
 class Obj(dict):  # type: ignore[type-arg]
     """A JSON object that remembers the keys that occurred more than once."""
 
-    repeated: frozenset = frozenset()  # type: ignore[type-arg]
+    repeated: FrozenSet[str] = frozenset()
 
 
 def _pairs(pairs: List[Tuple[str, Any]]) -> Obj:
     obj = Obj(pairs)
     if len(obj) != len(pairs):
-        seen: set = set()  # type: ignore[type-arg]
-        obj.repeated = frozenset(k for k, _ in pairs if k in seen or seen.add(k))
+        seen: Set[str] = set()
+        repeated: Set[str] = set()
+        for k, _ in pairs:
+            (repeated if k in seen else seen).add(k)
+        obj.repeated = frozenset(repeated)
     return obj
 
 

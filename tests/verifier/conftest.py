@@ -257,9 +257,8 @@ def python_round(gate: object, i: int) -> None:
     gate.require("db.query", actor="agent:python", args={"sql": "select 1", "round": i, **AWKWARD}).complete()
     with pytest.raises(signoff.Denied):
         gate.require("sql.exec", actor="agent:python", args={"sql": "DROP TABLE users"})
-    action = dict(actor="agent:billing-bot", on_behalf_of="user:alice@example.com", env="prod",
-                  args={"rows": 50_000 + i, "password": "hunter2", "api_token": "t0k"})
-    pending = gate.submit("db.export", **action)
+    pending = gate.submit("db.export", actor="agent:billing-bot", on_behalf_of="user:alice@example.com", env="prod",
+                          args={"rows": 50_000 + i, "password": "hunter2", "api_token": "t0k"})
     assert isinstance(pending, signoff.Pending)
     with pytest.raises(signoff.VoteRejected):
         gate.vote(pending.request_id, "user:alice@example.com")
@@ -274,8 +273,7 @@ def python_trail(target: str, stream: str, rounds: int, key: Optional[pathlib.Pa
     import signoff
 
     policy = signoff.Policy.from_toml(POLICY_FILE.read_text())
-    kwargs = {"checkpoint_key_file": str(key)} if key else {}
-    gate = signoff.Gate(policy, audit=target, approver="queue", stream=stream, **kwargs)
+    gate = signoff.Gate(policy, audit=target, approver="queue", stream=stream, checkpoint_key_file=key)
     for i in range(rounds):
         python_round(gate, i)
     return gate
@@ -400,4 +398,5 @@ def source(request: pytest.FixtureRequest, keys: Keys, tmp_path_factory: pytest.
 
 
 def stream_of(line: bytes) -> str:
-    return json.loads(line)["stream"]
+    stream: str = json.loads(line)["stream"]
+    return stream

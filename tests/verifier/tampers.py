@@ -327,8 +327,8 @@ def unsigned_stream_added(c: Ctx) -> Case:
     extra = []
     prev = vt.GENESIS
     for seq in (1, 2):
-        r = {"event": "policy.decided", "action": "db.query", "actor": "agent:unsigned", "seq": seq,
-             "stream": "unsigned-writer", "ts": "2026-12-01T00:00:00.000000Z", "prev": prev}
+        r: Dict[str, Any] = {"event": "policy.decided", "action": "db.query", "actor": "agent:unsigned", "seq": seq,
+                             "stream": "unsigned-writer", "ts": "2026-12-01T00:00:00.000000Z", "prev": prev}
         extra.append(seal(r))
         prev = r["hash"]
     lines = c.lines + extra

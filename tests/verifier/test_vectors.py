@@ -21,7 +21,7 @@ DOC = (ROOT / "docs" / "audit-trail.md").read_text()
 def block(tag: str) -> List[str]:
     lines = DOC.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("```") and line.endswith(tag))
-    body = []
+    body: List[str] = []
     for line in lines[start + 1 :]:
         if line.startswith("```"):
             return body

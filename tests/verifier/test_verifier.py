@@ -12,8 +12,9 @@ import sqlite3
 import subprocess
 import sys
 import uuid
-from typing import List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
+import blake3
 import pytest
 
 import verify_trail as vt
@@ -97,7 +98,7 @@ def test_strict_finds_a_non_canonical_line_and_a_wrong_args_digest_the_chain_can
     r = json.loads(lines[i])
     # the same content with a space after a colon, hashed as written (section 6)
     spaced = vt.canonical({k: v for k, v in r.items() if k != "hash"}).replace('"action":', '"action": ', 1).encode()
-    h = vt.blake3.blake3(r["prev"].encode() + spaced).hexdigest()
+    h = blake3.blake3(r["prev"].encode() + spaced).hexdigest()
     at = spaced.index(b',"on_behalf_of"') if b',"on_behalf_of"' in spaced else spaced.index(b',"outcome"')
     line = spaced[:at] + b',"hash":"' + h.encode() + b'"' + spaced[at:]
     assert vt.line_hash(line, r["prev"], h) == h
@@ -197,9 +198,10 @@ def test_the_command_line_exits_like_the_cli(keys: Keys, tmp_path: pathlib.Path)
         assert (py.returncode, cli.returncode) == (code, code), (args, py.stdout, py.stderr, cli.stdout, cli.stderr)
     ok = subprocess.run(script + [str(trail), "--json", "--pubkey", str(keys.public)], capture_output=True, text=True)
     verdict = json.loads(ok.stdout)
-    cli = run_cli(str(trail), str(keys.public))
-    assert verdict["ok"] and verdict["streams"] == {s: {"seq": q, "hash": h} for s, (q, h) in cli.streams.items()}
-    assert verdict["signatures_verified"] == int(cli.summary[4])  # type: ignore[index]
+    said = run_cli(str(trail), str(keys.public))
+    assert said.summary is not None
+    assert verdict["ok"] and verdict["streams"] == {s: {"seq": q, "hash": h} for s, (q, h) in said.streams.items()}
+    assert verdict["signatures_verified"] == int(said.summary[4])
 
 
 def _record_rs_events() -> List[str]:
@@ -241,14 +243,14 @@ def test_a_torn_line_fails_both_and_the_recovered_trail_passes_both(keys: Keys, 
     assert vt.main([str(trail), "--strict", "--json"]) == 0
 
 
-def _valid_record(**fields: object) -> dict:  # type: ignore[type-arg]
-    r = {"event": "policy.decided", "seq": 1, "stream": "s", "ts": "2026-12-01T00:00:00.000000Z", "prev": vt.GENESIS}
+def _valid_record(**fields: object) -> Dict[str, Any]:
+    r: Dict[str, Any] = {"event": "policy.decided", "seq": 1, "stream": "s", "ts": "2026-12-01T00:00:00.000000Z", "prev": vt.GENESIS}
     r.update(fields)
     seal(r)
     return r
 
 
-MALFORMED = {
+MALFORMED: Dict[str, Callable[[bytes], bytes]] = {
     # what section 3 and section 12 step 1 say about a line, one case each
     "seq-float": lambda line: line.replace(b'"seq":1,', b'"seq":1.0,'),
     "seq-string": lambda line: line.replace(b'"seq":1,', b'"seq":"1",'),
