@@ -43,7 +43,11 @@ fn verdict(v: &str) -> PyResult<signoff::Verdict> {
 #[pymethods]
 impl PyVote {
     #[new]
-    #[pyo3(signature = (voter, verdict="approve", *, comment=None, args=None, args_digest=None, channel="python"))]
+    #[pyo3(signature = (voter, verdict="approve", *, comment=None, args=None, args_digest=None, channel="python", grant=None, break_glass=false))]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "mirrors the Python keyword arguments"
+    )]
     fn new(
         voter: String,
         verdict: &str,
@@ -51,8 +55,16 @@ impl PyVote {
         args: Option<&Bound<'_, PyAny>>,
         args_digest: Option<String>,
         channel: &str,
+        grant: Option<&str>,
+        break_glass: bool,
     ) -> PyResult<Self> {
         let mut inner = signoff::Vote::new(voter, self::verdict(verdict)?).channel(channel);
+        // a grant length such as "30m" (DESIGN §13), and break-glass
+        inner.grant = grant
+            .map(signoff::grant::parse_length)
+            .transpose()
+            .map_err(|m| PyValueError::new_err(format!("grant: {m}")))?;
+        inner.break_glass = break_glass;
         inner.comment = comment;
         inner.args_digest = args_digest;
         inner.args = match args {
@@ -75,6 +87,18 @@ impl PyVote {
     #[getter]
     fn comment(&self) -> Option<String> {
         self.inner.comment.clone()
+    }
+
+    /// The attached grant length (`"30m"`), if any.
+    #[getter]
+    fn grant(&self) -> Option<String> {
+        self.inner.grant.map(signoff::policy::format_duration)
+    }
+
+    /// Whether this is a break-glass approval.
+    #[getter]
+    fn break_glass(&self) -> bool {
+        self.inner.break_glass
     }
 
     fn __repr__(&self) -> String {
@@ -1225,7 +1249,7 @@ impl PyGate {
 
     /// Casts a vote; returns the request's status after it
     /// (`"pending"`, `"approved"`, `"denied"`). Raises VoteRejected.
-    #[pyo3(signature = (request_id, voter, verdict="approve", *, comment=None, args=None, args_digest=None, channel="python"))]
+    #[pyo3(signature = (request_id, voter, verdict="approve", *, comment=None, args=None, args_digest=None, channel="python", grant=None, break_glass=false))]
     #[allow(
         clippy::too_many_arguments,
         reason = "mirrors the Python keyword arguments"
@@ -1240,8 +1264,20 @@ impl PyGate {
         args: Option<&Bound<'_, PyAny>>,
         args_digest: Option<String>,
         channel: &str,
+        grant: Option<&str>,
+        break_glass: bool,
     ) -> PyResult<&'static str> {
-        let vote = PyVote::new(voter, verdict, comment, args, args_digest, channel)?.inner;
+        let vote = PyVote::new(
+            voter,
+            verdict,
+            comment,
+            args,
+            args_digest,
+            channel,
+            grant,
+            break_glass,
+        )?
+        .inner;
         let gate = self.gate()?;
         match block_on(py, async move { gate.vote(&request_id, vote).await })? {
             Ok(signoff::VoteOutcome::Counted(s) | signoff::VoteOutcome::Duplicate(s)) => {
