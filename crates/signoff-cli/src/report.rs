@@ -306,7 +306,7 @@ pub fn load(
 
 /// The core's refusal reasons, in the order the report lists them, each
 /// with a sentence. A reason the core adds later is shown by its code.
-const REJECT_REASONS: [(RejectReason, &str); 10] = [
+const REJECT_REASONS: [(RejectReason, &str); 12] = [
     (
         RejectReason::SelfApproval,
         "self-approval (the actor, the person it acts for, or its owner)",
@@ -332,6 +332,14 @@ const REJECT_REASONS: [(RejectReason, &str); 10] = [
     (RejectReason::BadEdit, "edited args not valid"),
     (RejectReason::NotAUser, "only users vote"),
     (RejectReason::InvalidVoter, "not a valid principal"),
+    (
+        RejectReason::BreakGlassRefused,
+        "break-glass refused (no reason, or not in the break-glass group)",
+    ),
+    (
+        RejectReason::BadGrant,
+        "grant not allowed (no max_grant, too long, or on a deny)",
+    ),
 ];
 
 /// The label for a refusal code written in a trail (codes of refused
