@@ -111,7 +111,7 @@ impl Dispatcher {
                         open.insert(req.id.clone());
                         if needs_post(&req) {
                             self.post(req).await;
-                        } else {
+                        } else if follows_up(&req) {
                             self.remind_and_escalate(&req.id).await;
                         }
                     }
@@ -249,6 +249,16 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// Whether the request's rules ask for reminders or escalation at all (so
+/// the many that do not cost no extra store reads).
+fn follows_up(req: &StoredRequest) -> bool {
+    req.decision.approval.as_ref().is_some_and(|a| {
+        a.requirements
+            .iter()
+            .any(|r| r.remind_every.is_some() || r.escalate_to.is_some())
+    })
 }
 
 /// Whether nobody has posted the request yet (or its poster died).
