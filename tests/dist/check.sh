@@ -153,7 +153,8 @@ venv="$WORK/venv-$(basename "$(dirname "$(dirname "$PYTHON")")")"
 # PEP 561: the installed package's stubs type the quickstart
 out="$(.venv-dist/bin/mypy --strict --no-incremental --cache-dir=/dev/null \
     --python-executable "$venv/bin/python" examples/python/quickstart.py)" || fail "mypy --strict: $out"
-echo "  mypy --strict: the quickstart, typed by the installed wheel"
+out="$(.venv-dist/bin/mypy --strict --no-incremental --cache-dir=/dev/null tests/dist/contents.py)" || fail "mypy --strict: $out"
+echo "  mypy --strict: the quickstart, typed by the installed wheel; tests/dist/contents.py"
 (cd "$WORK" && user "$venv/bin/python" - "$ROOT/examples/policies/prod-agents.toml") << 'EOF2'
 import sys, time
 import signoff

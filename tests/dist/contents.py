@@ -23,8 +23,9 @@ import struct
 import subprocess
 import sys
 import tarfile
+import textwrap
 import zipfile
-from typing import Callable
+from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PLATFORM = "linux-x64-gnu"
@@ -59,12 +60,11 @@ def tracked(folder: str) -> set[str]:
     return {line[len(folder) + 1 :] for line in out.splitlines()}
 
 
-def common(artifact: str, members: dict[str, Callable[[], bytes]]) -> None:
+def common(artifact: str, members: dict[str, bytes]) -> None:
     """The checks every package gets: no forbidden path, no secret in a text file."""
-    for name, read in sorted(members.items()):
+    for name, data in sorted(members.items()):
         if FORBIDDEN_PATH.search(name):
             problem(f"{artifact}: ships {name}, which no package may hold")
-        data = read()
         if b"\0" not in data[:8192] and SECRET.search(data):
             problem(f"{artifact}: {name} holds what looks like a secret")
 
@@ -106,6 +106,11 @@ def elf_sections(data: bytes) -> set[str]:
     return names
 
 
+def listing(names: set[str]) -> None:
+    """Prints a package's files, wrapped."""
+    print(textwrap.fill(" ".join(sorted(names)), width=110, initial_indent="    ", subsequent_indent="    ", break_on_hyphens=False))
+
+
 def mib(n: int) -> str:
     return f"{n / 1048576:.2f} MiB"
 
@@ -117,7 +122,7 @@ def check_wheel(path: pathlib.Path, version: str) -> None:
         problem(f"{art}: not a cp39-abi3 manylinux x86_64 wheel of version {version}")
     with zipfile.ZipFile(path) as z:
         names = set(z.namelist())
-        common(art, {n: (lambda n=n: z.read(n)) for n in names})
+        common(art, {n: z.read(n) for n in names})
         info = f"signoff-{version}.dist-info"
         package = {f"signoff/{f}" for f in tracked("bindings/python/python/signoff")}
         same(art, names, package | {"signoff/_signoff.abi3.so"} | {f"{info}/{f}" for f in ("METADATA", "WHEEL", "RECORD")})
@@ -125,6 +130,7 @@ def check_wheel(path: pathlib.Path, version: str) -> None:
             so = z.read("signoff/_signoff.abi3.so")
             elf_release(art, "signoff/_signoff.abi3.so", so)
             print(f"  wheel {art}: {mib(path.stat().st_size)} (extension module {mib(len(so))} unpacked)")
+        listing(names)
         for need in ("signoff/py.typed", "signoff/_signoff.pyi"):
             if need not in names:
                 problem(f"{art}: lacks {need} (the typed stubs)")
@@ -174,8 +180,8 @@ def check_sdist(path: pathlib.Path, version: str) -> None:
     art = path.name
     top = f"signoff-{version}/"
     with tarfile.open(path) as t:
-        files = {m.name: m for m in t.getmembers() if m.isfile()}
-        common(art, {n: (lambda n=n: t.extractfile(files[n]).read()) for n in files})  # type: ignore[union-attr]
+        files = {m.name: read(t, m) for m in t.getmembers() if m.isfile()}
+        common(art, files)
         outside = sorted(n for n in files if not n.startswith(top))
         if outside:
             problem(f"{art}: entries outside {top}: {outside[:3]}")
@@ -196,11 +202,21 @@ def check_sdist(path: pathlib.Path, version: str) -> None:
             if not ok:
                 problem(f"{art}: ships {name}, which the build does not need")
         if f"{top}PKG-INFO" in files:
-            metadata(art, t.extractfile(files[f"{top}PKG-INFO"]).read(), version)  # type: ignore[union-attr]
-    print(f"  sdist {art}: {mib(path.stat().st_size)}")
+            metadata(art, files[f"{top}PKG-INFO"], version)
+    print(f"  sdist {art}: {mib(path.stat().st_size)} ({len(names)} files)")
+    sources = {n for n in names if "/src/" in n}
+    crates = sorted({n.split("/src/")[0] for n in sources})
+    listing({n for n in names if n not in sources} | {f"{c}/src/*({sum(n.startswith(c + '/src/') for n in sources)})" for c in crates})
 
 
-def npm_members(path: pathlib.Path) -> tuple[dict[str, bytes], dict[str, object]]:
+def read(t: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    f = t.extractfile(member)
+    if f is None:
+        raise ValueError(f"{member.name} is not a file")
+    return f.read()
+
+
+def npm_members(path: pathlib.Path) -> tuple[dict[str, bytes], dict[str, Any]]:
     with tarfile.open(path) as t:
         members = {}
         for m in t.getmembers():
@@ -208,13 +224,13 @@ def npm_members(path: pathlib.Path) -> tuple[dict[str, bytes], dict[str, object]
                 continue
             if not m.name.startswith("package/"):
                 problem(f"{path.name}: entry {m.name} outside package/")
-            members[m.name[len("package/") :]] = t.extractfile(m).read()  # type: ignore[union-attr]
-    common(path.name, {n: (lambda n=n: members[n]) for n in members})
-    manifest = json.loads(members.get("package.json", b"{}"))
+            members[m.name[len("package/") :]] = read(t, m)
+    common(path.name, members)
+    manifest: dict[str, Any] = json.loads(members.get("package.json", b"{}"))
     return members, manifest
 
 
-def registry_fields(art: str, pkg: dict[str, object], version: str) -> None:
+def registry_fields(art: str, pkg: dict[str, Any], version: str) -> None:
     if pkg.get("version") != version:
         problem(f"{art}: version {pkg.get('version')}, not the workspace's {version}")
     for key in ("description", "license", "homepage", "repository", "keywords", "engines", "files"):
@@ -222,11 +238,11 @@ def registry_fields(art: str, pkg: dict[str, object], version: str) -> None:
             problem(f"{art}: package.json has no {key}")
     if pkg.get("license") != "Apache-2.0":
         problem(f"{art}: license {pkg.get('license')!r}")
-    if (pkg.get("engines") or {}).get("node") != ">=18":  # type: ignore[union-attr]
+    if (pkg.get("engines") or {}).get("node") != ">=18":
         problem(f"{art}: engines.node should be >=18")
     scripts = pkg.get("scripts") or {}
     for hook in ("preinstall", "install", "postinstall"):
-        if hook in scripts:  # type: ignore[operator]
+        if hook in scripts:
             problem(f"{art}: an {hook} script (installing must build nothing)")
 
 
@@ -242,9 +258,9 @@ def check_npm_main(path: pathlib.Path, version: str) -> None:
     if pkg.get("dependencies"):
         problem(f"{art}: dependencies {pkg.get('dependencies')} (the package needs none)")
     exports = pkg.get("exports") or {}
-    if "." not in exports:  # type: ignore[operator]
+    if "." not in exports:
         problem(f"{art}: exports has no '.'")
-    for sub, target in exports.items():  # type: ignore[union-attr]
+    for sub, target in exports.items():
         if sub == "./package.json":
             continue
         if not isinstance(target, dict) or list(target)[:1] != ["types"]:
@@ -256,7 +272,8 @@ def check_npm_main(path: pathlib.Path, version: str) -> None:
                 problem(f"{art}: exports[{sub!r}].{cond} is {file!r}, which the package does not hold")
     if b"bindingPackageVersion !== '" + version.encode() + b"'" not in members.get("binding.js", b""):
         problem(f"{art}: binding.js expects another version of the platform package")
-    print(f"  npm {art}: {mib(path.stat().st_size)} ({len(members)} files, exports {', '.join(exports)})")  # type: ignore[arg-type]
+    print(f"  npm {art}: {mib(path.stat().st_size)} ({len(members)} files, exports {', '.join(exports)})")
+    listing(set(members))
 
 
 def check_npm_platform(path: pathlib.Path, version: str) -> None:
@@ -271,6 +288,7 @@ def check_npm_platform(path: pathlib.Path, version: str) -> None:
     if ADDON in members:
         elf_release(art, ADDON, members[ADDON])
         print(f"  npm {art}: {mib(path.stat().st_size)} (addon {mib(len(members[ADDON]))} unpacked)")
+    listing(set(members))
 
 
 def main() -> None:
