@@ -18,7 +18,10 @@ use std::process::Command;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn release(root: &Path, name: &str) -> PathBuf {
-    root.join("target/release").join(name)
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), PathBuf::from)
+        .join("release")
+        .join(name)
 }
 
 fn bench_report(c: &mut Criterion) {
