@@ -62,24 +62,53 @@ def unknown_keys(value: Any, where: str, errors: list[str], top: bool = False) -
             unknown_keys(item, f"{where}[{i}]", errors)
 
 
+def problems(event: dict[str, Any]) -> list[str]:
+    errors: list[str] = []
+    try:
+        model = ApiActivity.model_validate(event)
+    except Exception as e:  # pydantic's ValidationError, with every problem
+        errors.append(str(e))
+    else:
+        unknown_keys(model, "event", errors, top=True)
+    included(event, "event", errors)
+    return errors
+
+
+def refuses_known_bad(good: dict[str, Any]) -> bool:
+    """The checks must catch what they are for, on a copy of a real event."""
+    def variant(change: Any) -> dict[str, Any]:
+        bad = json.loads(json.dumps(good))
+        change(bad)
+        return bad
+
+    bad = [
+        variant(lambda e: e["actor"].__setitem__("bogus", 1)),
+        variant(lambda e: e["metadata"]["product"].__setitem__("nope", "x")),
+        variant(lambda e: e.__setitem__("severity_id", 42)),
+        variant(lambda e: e.__setitem__("type_uid", 600301)),
+        variant(lambda e: e.pop("time")),
+        variant(lambda e: e.pop("src_endpoint")),
+        variant(lambda e: e.__setitem__("class_uid", 3002)),
+    ]
+    return all(problems(b) for b in bad)
+
+
 def main(paths: list[str]) -> int:
     if not paths:
         print("no files to check", file=sys.stderr)
         return 1
     checked = 0
     errors: list[str] = []
+    with open(paths[0], encoding="utf-8") as f:
+        first = json.loads(f.readline())
+    if not refuses_known_bad(first):
+        print("the OCSF checks accept known-bad events", file=sys.stderr)
+        return 1
     for path in paths:
         with open(path, encoding="utf-8") as f:
             for n, line in enumerate(f, 1):
                 event = json.loads(line)
-                where = f"{path}:{n}"
-                try:
-                    model = ApiActivity.model_validate(event)
-                except Exception as e:  # pydantic's ValidationError, with every problem
-                    errors.append(f"{where}: {e}")
-                else:
-                    unknown_keys(model, where, errors, top=True)
-                included(event, where, errors)
+                errors.extend(f"{path}:{n}: {e}" for e in problems(event))
                 checked += 1
     for e in errors:
         print(e, file=sys.stderr)
