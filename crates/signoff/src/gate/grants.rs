@@ -53,18 +53,95 @@ impl Gate {
             let Ok(found) = self.inner.store.grants_by_key(&key).await else {
                 return Ok(None);
             };
-            let best = found
-                .into_iter()
-                .filter(|g| {
-                    g.is_live(now) && g.rule == *id && g.binding == binding && g.scope == values
-                })
-                .max_by_key(|g| g.expires_at);
+            let mut best: Option<Grant> = None;
+            for g in found {
+                if !(g.is_live(now) && g.rule == *id && g.binding == binding && g.scope == values) {
+                    continue;
+                }
+                // a grant never lets its approvers approve their own actions,
+                // and holds only while they may still approve for the rule
+                if self.approver_is_requester(policy, action, &g.approvers)
+                    || !self
+                        .approvers_still_eligible(policy, &decision.rules, &g.approvers)
+                        .await
+                {
+                    continue;
+                }
+                if best.as_ref().is_none_or(|b| g.expires_at > b.expires_at) {
+                    best = Some(g);
+                }
+            }
             match best {
                 Some(g) => cover.push(g),
                 None => return Ok(None),
             }
         }
         Ok(Some(cover))
+    }
+
+    /// Whether one of `approvers` is the action's actor or on-behalf-of (or
+    /// confusable with either), or owns its actor: a grant never covers
+    /// what its approvers could not have approved themselves.
+    fn approver_is_requester(
+        &self,
+        policy: &Policy,
+        action: &Action,
+        approvers: &[String],
+    ) -> bool {
+        let requesters: Vec<Principal> = [&action.actor, &action.on_behalf_of]
+            .into_iter()
+            .flatten()
+            .filter_map(|p| Principal::parse(p).ok())
+            .collect();
+        let owners: Vec<&Principal> = action
+            .actor
+            .as_deref()
+            .map(|a| policy.owners_of(a).collect())
+            .unwrap_or_default();
+        approvers.iter().any(|a| {
+            let Ok(a) = Principal::parse(a) else {
+                return true;
+            };
+            requesters
+                .iter()
+                .any(|r| *r == a || r.is_confusable_with(&a))
+                || owners.iter().any(|o| o.is_confusable_with(&a))
+        })
+    }
+
+    /// Whether every approver is still in the group (or escalation group)
+    /// of one of `rules`: someone removed from them no longer grants anything.
+    async fn approvers_still_eligible(
+        &self,
+        policy: &Policy,
+        rules: &[String],
+        approvers: &[String],
+    ) -> bool {
+        let mut groups: Vec<&str> = Vec::new();
+        for id in rules {
+            if let Some(spec) = policy.rule_by_id(id).and_then(|r| r.approval.as_ref()) {
+                groups.push(&spec.group);
+                if let Some((_, g)) = &spec.escalation {
+                    groups.push(g);
+                }
+            }
+        }
+        for a in approvers {
+            let Ok(who) = Principal::parse(a) else {
+                return false;
+            };
+            let mut ok = false;
+            for g in &groups {
+                if self.is_member(g, &who).await.unwrap_or(false) {
+                    ok = true;
+                    break;
+                }
+            }
+            if !ok {
+                return false;
+            }
+        }
+        true
     }
 
     /// Audits the decision (`records[0]`, then any shadow record) and the
