@@ -3,7 +3,8 @@
 //! done here from the raw JSON lines, a tampered copy shows its break first
 //! in every format (exit 1), markup from the trail is inert in the HTML,
 //! unreadable input exits 2 naming where, and events this version does not
-//! know are counted. The OCSF lines are written to target/validators/ocsf/
+//! know are counted, grants and break-glass have their own lines, and votes
+//! another process recorded in its own file are joined. The OCSF lines are written to target/validators/ocsf/
 //! for scripts/test to check with the pydantic-ocsf models.
 #![allow(
     clippy::unwrap_used,
@@ -851,4 +852,73 @@ fn grants_and_break_glass_have_their_own_lines() {
         "<span class=\"n\">{glass}</span><span class=\"l\">break-glass approvals"
     )));
     assert!(html.contains("break-glass</strong> by user:erin@example.com: outage"));
+}
+
+#[test]
+fn votes_another_process_recorded_are_joined_across_files() {
+    // an agent's gate decides; the approval server's gate (sharing the
+    // store, writing its own trail) records the votes and the resolution
+    let dir = tempfile::tempdir().unwrap();
+    let (agent_trail, server_trail) = (
+        dir.path().join("agent.jsonl"),
+        dir.path().join("server.jsonl"),
+    );
+    let policy = signoff::Policy::from_toml_str(report_trail::POLICY).unwrap();
+    let store: std::sync::Arc<dyn signoff::ApprovalStore> =
+        std::sync::Arc::new(signoff::MemoryStore::new());
+    let request_id = runtime().block_on(async {
+        let gate = |trail: &Path, stream: &str| {
+            signoff::Gate::builder()
+                .policy(policy.clone())
+                .approver(signoff::Queue)
+                .store_arc(store.clone())
+                .audit(signoff::JsonlSink::open(trail).unwrap())
+                .stream(stream)
+                .build()
+                .unwrap()
+        };
+        let (agent, server) = (gate(&agent_trail, "agent"), gate(&server_trail, "server"));
+        let action = signoff::Action::new("db.export")
+            .actor("agent:deploy-bot")
+            .on_behalf_of("user:alice@example.com")
+            .resource("postgres://prod/customers")
+            .args(json!({"rows": 10}));
+        let signoff::Submission::Pending { request_id } = agent.submit(action).await.unwrap()
+        else {
+            panic!("an export needs approval");
+        };
+        for voter in ["user:carol@example.com", "user:dan@example.com"] {
+            server
+                .vote(
+                    &request_id,
+                    signoff::Vote::approve(voter).channel("web").authenticated(),
+                )
+                .await
+                .unwrap();
+        }
+        let permit = agent.resume(&request_id).await.unwrap();
+        permit.complete(signoff::Outcome::success()).await.unwrap();
+        agent.close().await.unwrap();
+        server.close().await.unwrap();
+        request_id
+    });
+    let server_lines = std::fs::read_to_string(&server_trail).unwrap();
+    assert!(
+        server_lines.contains("\"event\":\"approval.vote\""),
+        "the votes are in the server's trail"
+    );
+    let (r, out, _) = report_json(&[agent_trail, server_trail], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(r["verification"]["streams"], 2);
+    assert_eq!(r["summary"]["decisions"], 1);
+    let a = &r["actions"][0];
+    assert_eq!(a["request_id"], request_id.as_str());
+    assert_eq!(
+        a["approvers"],
+        json!(["user:carol@example.com", "user:dan@example.com"])
+    );
+    assert_eq!(a["resolution"], "approved");
+    assert_eq!(a["completion"], "success");
+    assert!(a["seconds_to_decision"].as_f64().unwrap() >= 0.0);
+    assert_eq!(r["summary"]["approved"], 1);
 }
