@@ -2,10 +2,11 @@
 //! trails written by real gates: the report's numbers agree with a count
 //! done here from the raw JSON lines, a tampered copy shows its break first
 //! in every format (exit 1), markup from the trail is inert in the HTML,
-//! unreadable input exits 2 naming where, and events this version does not
-//! know are counted, grants and break-glass have their own lines, and votes
-//! another process recorded in its own file are joined. The OCSF lines are written to target/validators/ocsf/
-//! for scripts/test to check with the pydantic-ocsf models.
+//! unreadable input exits 2 naming where, events the report does not
+//! interpret are counted, grants and break-glass have their own lines, and
+//! votes another process recorded in its own file are joined. The OCSF
+//! lines are written to target/validators/ocsf/ for scripts/test to check
+//! with the pydantic-ocsf models.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
