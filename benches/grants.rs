@@ -3,7 +3,12 @@
 //! PostgreSQL (when `SIGNOFF_TEST_DATABASE_URL` is set) stores. Every use
 //! reads the store (no cache that could outlive a revoke), so this is the
 //! price of that read plus the two records (`policy.decided`, `grant.used`).
-#![allow(missing_docs, clippy::unwrap_used, reason = "bench harness code")]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "bench harness code"
+)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
