@@ -287,6 +287,52 @@ def node_trail(target: str, stream: str, rounds: int, key: Optional[pathlib.Path
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+LIFECYCLE = """
+[policy]
+name = "lifecycle"
+default = "deny"
+break_glass = { approvers = "oncall" }
+
+[groups]
+data-owners = ["user:carol@example.com", "user:dan@example.com"]
+oncall = ["user:erin@example.com"]
+
+[[rules]]
+id = "reads"
+effect = "allow"
+actions = ["db.query"]
+
+[[rules]]
+id = "export"
+effect = "approve"
+actions = ["db.export"]
+approvers = "data-owners"
+max_grant = "1h"
+timeout = "20s"
+"""
+
+
+def lifecycle_trail(target: str, key: pathlib.Path) -> None:
+    """The newer events (DESIGN §12, §13): a shadow policy that differs, a grant
+    created, a grant used, a break-glass approval."""
+    import signoff
+
+    shadow = signoff.Policy.from_toml(LIFECYCLE.replace('effect = "allow"', 'effect = "deny"'))
+    gate = signoff.Gate(signoff.Policy.from_toml(LIFECYCLE), audit=target, approver="queue", stream="lifecycle",
+                        shadow=shadow, checkpoint_key_file=key)
+    gate.require("db.query", actor="agent:x", args={"sql": "select 1"}).complete()
+    pending = gate.submit("db.export", actor="agent:x", env="prod", args={"rows": 5})
+    assert isinstance(pending, signoff.Pending)
+    gate.vote(pending.request_id, "user:carol@example.com", grant="30m")
+    gate.resume(pending.request_id).complete()
+    gate.require("db.export", actor="agent:x", env="prod", args={"rows": 6}).complete()  # the grant covers it
+    pending = gate.submit("db.export", actor="agent:y", env="prod", args={"rows": 7})
+    assert isinstance(pending, signoff.Pending)
+    gate.vote(pending.request_id, "user:erin@example.com", comment="INC-1: prod is down", break_glass=True)
+    gate.resume(pending.request_id).complete()
+    gate.close()
+
+
 @dataclass
 class Keys:
     secret: pathlib.Path
@@ -326,6 +372,7 @@ SOURCES = {
     "python-jsonl": ("jsonl", True, False),
     "python-two-streams": ("jsonl", True, True),
     "node-jsonl": ("jsonl", True, False),
+    "python-lifecycle": ("jsonl", True, False),
     "sqlite-python-node": ("sqlite", True, True),
     "postgres-python-node": ("postgres", True, True),
 }
@@ -365,6 +412,10 @@ def build_source(name: str, dir: pathlib.Path, keys: Keys, request: pytest.Fixtu
     if name == "node-jsonl":
         path = dir / "node.jsonl"
         node_trail(str(path), "node-agent", 3, keys.secret)
+        return Source(name, kind, str(path), path.read_bytes().split(b"\n")[:-1], jsonl_store(dir), signed)
+    if name == "python-lifecycle":
+        path = dir / "lifecycle.jsonl"
+        lifecycle_trail(str(path), keys.secret)
         return Source(name, kind, str(path), path.read_bytes().split(b"\n")[:-1], jsonl_store(dir), signed)
     if name == "sqlite-python-node":
         db = dir / "trail.db"
