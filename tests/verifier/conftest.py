@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import pathlib
 import re
@@ -446,8 +445,3 @@ def source(request: pytest.FixtureRequest, keys: Keys, tmp_path_factory: pytest.
     if name not in _BUILT:
         _BUILT[name] = build_source(name, tmp_path_factory.mktemp(name), keys, request)
     return _BUILT[name]
-
-
-def stream_of(line: bytes) -> str:
-    stream: str = json.loads(line)["stream"]
-    return stream
