@@ -27,17 +27,14 @@ struct Agent {
 }
 
 impl Agent {
-    fn start(config: &Path) -> Self {
-        let mut child = Command::new(binary(
-            "examples/signoff_agent",
-            &["build", "-q", "--example", "signoff_agent"],
-        ))
-        .args(["submit", "--config"])
-        .arg(config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    fn start(bin: &Path, config: &Path) -> Self {
+        let mut child = Command::new(bin)
+            .args(["submit", "--config"])
+            .arg(config)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
         Agent {
@@ -108,8 +105,12 @@ async fn two_agent_processes_see_a_grant_and_its_revoke_from_a_third() {
     );
     let signoff = binary("signoff", &["build", "-q", "-p", "signoff-cli"]);
     let (_server, url) = common::serve(&signoff, &server, &[]);
-    let mut one = Agent::start(&write("agent-1.toml", base("agent-1")));
-    let mut two = Agent::start(&write("agent-2.toml", base("agent-2")));
+    let agent = binary(
+        "examples/signoff_agent",
+        &["build", "-q", "--example", "signoff_agent"],
+    );
+    let mut one = Agent::start(&agent, &write("agent-1.toml", base("agent-1")));
+    let mut two = Agent::start(&agent, &write("agent-2.toml", base("agent-2")));
 
     // agent 1 asks; carol approves through the server with a 30-minute grant
     let asked = one.submit("a-1");
