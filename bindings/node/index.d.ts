@@ -143,6 +143,13 @@ export interface Vote {
   /** The args digest the reviewer saw. */
   argsDigest?: string
   channel?: string
+  /** A grant length (`'30m'`) up to the request's `max_grant`: later actions
+   * the same rules send to approval, in their `grant_scope`, are permitted
+   * without new votes for that long. */
+  grant?: string
+  /** Break-glass: a member of the policy's `break_glass` group resolves the
+   * request alone; `comment` is the required reason. */
+  breakGlass?: boolean
 }
 
 /** Presents requests to reviewers; returns votes, or votes later via gate.vote. */

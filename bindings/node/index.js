@@ -361,6 +361,15 @@ function voteJson(vote) {
   if (vote.comment != null) out.comment = String(vote.comment)
   if (vote.args != null) out.args = jsonObject(vote.args, 'args')
   if (vote.argsDigest != null) out.args_digest = vote.argsDigest
+  // a grant length such as '30m', and break-glass (DESIGN §13)
+  if (vote.grant != null) {
+    if (typeof vote.grant !== 'string') throw new TypeError('`grant` must be a duration string such as "30m"')
+    out.grant = vote.grant
+  }
+  if (vote.breakGlass != null) {
+    if (typeof vote.breakGlass !== 'boolean') throw new TypeError('`breakGlass` must be a boolean')
+    if (vote.breakGlass) out.break_glass = true
+  }
   return JSON.stringify(out)
 }
 
