@@ -144,11 +144,17 @@ impl Notice {
                 request.actor.as_deref().unwrap_or("?"),
                 request.expires_at.format("%Y-%m-%d %H:%M UTC")
             ),
-            Notice::Escalated { group, members } => format!(
-                "Escalated: no decision in time; members of `{group}` ({}) may now approve `{}`.",
-                members.join(", "),
-                request.action
-            ),
+            Notice::Escalated { group, members } => {
+                let who = if members.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", members.join(", "))
+                };
+                format!(
+                    "Escalated: no decision in time; members of `{group}`{who} may now approve `{}`.",
+                    request.action
+                )
+            }
             Notice::BreakGlass { by, reason } => format!(
                 "Break-glass: {by} approved `{}` alone. Reason: {reason}",
                 request.action
