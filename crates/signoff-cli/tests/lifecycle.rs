@@ -1,7 +1,12 @@
 //! Changing a policy safely (DESIGN §12): `signoff test`, shadow policies
 //! with `signoff audit shadow`, and `signoff replay`, each checked against
 //! evaluating the policies directly.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,12 @@
 //! with random fields redacted or left unrecorded, a replayed decision is
 //! either exactly what the policy decides on the real action, or
 //! undecidable; with nothing hidden it is always decided.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
