@@ -85,11 +85,16 @@ impl ScopeField {
         ]
     }
 
-    /// This field's value in `action`; `null` when absent (so an absent
-    /// value only matches another absent one).
-    pub fn value_in(&self, action: &Action) -> Value {
+    /// This field's value in `action`. The action's own fields are their
+    /// string or `null` when absent; an `args` path is `[value]`, or `[]`
+    /// when its last key is absent, so an absent value only matches another
+    /// absent one and never an explicit `null` or a crafted object. `None`
+    /// when the path runs into a value it cannot step into (a string where
+    /// an object was expected, an index past an array's end): such a scope
+    /// value is never bound, and the action asks.
+    pub fn value_in(&self, action: &Action) -> Option<Value> {
         let s = |o: &Option<String>| o.as_ref().map_or(Value::Null, |v| json!(v));
-        match self {
+        Some(match self {
             ScopeField::Action => json!(action.name),
             ScopeField::Actor => s(&action.actor),
             ScopeField::OnBehalfOf => s(&action.on_behalf_of),
@@ -97,15 +102,25 @@ impl ScopeField {
             ScopeField::Env => s(&action.env),
             ScopeField::Args(path) => {
                 let mut v = &action.args;
-                for seg in path {
-                    match v.get(seg.as_str()) {
-                        Some(next) => v = next,
-                        None => return Value::Null,
+                for (i, seg) in path.iter().enumerate() {
+                    let last = i + 1 == path.len();
+                    let next = match v {
+                        Value::Object(m) => m.get(seg.as_str()),
+                        Value::Array(a) => match seg.parse::<usize>() {
+                            Ok(n) => a.get(n),
+                            Err(_) => return None,
+                        },
+                        _ => return None,
+                    };
+                    match next {
+                        Some(n) => v = n,
+                        None if last && v.is_object() => return Some(json!([])),
+                        None => return None,
                     }
                 }
-                v.clone()
+                json!([v])
             }
-        }
+        })
     }
 }
 
@@ -123,10 +138,16 @@ impl fmt::Display for ScopeField {
 }
 
 /// The scope values of `action` under `fields`, keyed by field name.
-pub fn scope_values(action: &Action, fields: &[ScopeField]) -> serde_json::Map<String, Value> {
+///
+/// `None` when a field's path cannot be followed in `action` (see
+/// [`ScopeField::value_in`]): no grant binds it and none covers it.
+pub fn scope_values(
+    action: &Action,
+    fields: &[ScopeField],
+) -> Option<serde_json::Map<String, Value>> {
     fields
         .iter()
-        .map(|f| (f.to_string(), f.value_in(action)))
+        .map(|f| f.value_in(action).map(|v| (f.to_string(), v)))
         .collect()
 }
 
@@ -251,12 +272,35 @@ mod tests {
             .resource("postgres://prod/x");
         let fields = ScopeField::defaults();
         assert_ne!(
-            grant_key("r", "b", &scope_values(&a, &fields)),
-            grant_key("r", "b", &scope_values(&b, &fields))
+            grant_key("r", "b", &scope_values(&a, &fields).unwrap()),
+            grant_key("r", "b", &scope_values(&b, &fields).unwrap())
         );
         let path = [ScopeField::parse("args.table").unwrap()];
         let c = Action::new("x").args(json!({"table": "t1", "rows": 5}));
         let d = Action::new("x").args(json!({"table": "t1", "rows": 9}));
         assert_eq!(scope_values(&c, &path), scope_values(&d, &path));
+    }
+
+    #[test]
+    fn scope_paths_never_confuse_types_or_absence() {
+        let field = |p: &str| [ScopeField::parse(p).unwrap()];
+        let values = |args: Value, p: &str| scope_values(&Action::new("x").args(args), &field(p));
+        // a path into a string, a number or past an array cannot bind
+        assert_eq!(values(json!({"target": "staging"}), "args.target.db"), None);
+        assert_eq!(values(json!({"target": 5}), "args.target.db"), None);
+        assert_eq!(values(json!({"hosts": ["a"]}), "args.hosts.1"), None);
+        assert_eq!(values(json!({"hosts": ["a"]}), "args.hosts.x"), None);
+        // arrays are indexed
+        let a = values(json!({"hosts": ["a", "b"]}), "args.hosts.1").unwrap();
+        assert_eq!(a["args.hosts.1"], json!(["b"]));
+        // absent, explicit null and a crafted object all differ
+        let absent = values(json!({"t": {}}), "args.t.db").unwrap();
+        let null = values(json!({"t": {"db": null}}), "args.t.db").unwrap();
+        let crafted = values(json!({"t": {"db": []}}), "args.t.db").unwrap();
+        assert_ne!(absent, null);
+        assert_ne!(absent, crafted);
+        assert_ne!(null, crafted);
+        // an absent parent is not an absent key
+        assert_eq!(values(json!({}), "args.t.db"), None);
     }
 }

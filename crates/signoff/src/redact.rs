@@ -235,6 +235,23 @@ impl Redaction {
         self.paths.iter().map(|p| &*p.text)
     }
 
+    /// Whether a value at `args` + `keys`, or anything inside it, may be
+    /// redacted: a key on the way names a secret (when default secret names
+    /// apply), or a redaction path leads into it or through it.
+    pub(crate) fn may_hide_args(&self, keys: &[String]) -> bool {
+        if self.defaults && keys.iter().any(|k| is_secret_name(k)) {
+            return true;
+        }
+        self.paths.iter().any(|p| {
+            p.root == Root::Args
+                && p.segs.iter().zip(keys).all(|(seg, key)| match seg {
+                    Seg::Any => true,
+                    Seg::Key(k) => **k == **key,
+                    Seg::Index(n) => key.parse::<usize>() == Ok(*n),
+                })
+        })
+    }
+
     /// Whether keys that name secrets are hidden wherever they appear.
     pub fn hides_secret_names(&self) -> bool {
         self.defaults

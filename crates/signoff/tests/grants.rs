@@ -866,3 +866,182 @@ async fn an_approver_removed_from_the_group_no_longer_grants() {
         .unwrap();
     pending(&moved, export("postgres://prod/customers")).await;
 }
+
+/// A rule's grant holds only while enough of its own group stand behind
+/// it: an approver who left that group but still sits in another matched
+/// rule's group does not keep it alive.
+#[tokio::test(start_paused = true)]
+async fn a_grant_needs_its_own_rule_filled_by_people_still_in_its_group() {
+    const TWO: &str = r#"
+[groups]
+dba = ["user:xavier@example.com"]
+sre = ["user:xavier@example.com", "user:zoe@example.com"]
+[[rules]]
+id = "a"
+effect = "approve"
+actions = ["db.migrate"]
+approvers = "dba"
+max_grant = "1h"
+[[rules]]
+id = "b"
+effect = "approve"
+actions = ["db.migrate"]
+approvers = "sre"
+max_grant = "1h"
+"#;
+    let trail = Trail::new();
+    let store: Arc<dyn ApprovalStore> = Arc::new(MemoryStore::new());
+    let build = |directory: Option<signoff::StaticDirectory>| {
+        let mut b = Gate::builder()
+            .policy(Policy::from_toml_str(TWO).unwrap())
+            .approver(Queue)
+            .store_arc(store.clone())
+            .audit(JsonlSink::open(&trail.path).unwrap())
+            .clock(TokioClock::new());
+        if let Some(d) = directory {
+            b = b.directory(d);
+        }
+        b.build().unwrap()
+    };
+    let gate = build(None);
+    let migrate = || Action::new("db.migrate").actor("agent:ci").env("prod");
+    let id = pending(&gate, migrate()).await;
+    for who in ["user:xavier@example.com", "user:zoe@example.com"] {
+        gate.vote(&id, Vote::approve(who).grant(30 * MIN))
+            .await
+            .unwrap();
+    }
+    gate.resume(&id)
+        .await
+        .unwrap()
+        .complete(Outcome::success())
+        .await
+        .unwrap();
+    permitted(&gate, migrate())
+        .await
+        .complete(Outcome::success())
+        .await
+        .unwrap();
+    // xavier leaves dba but stays in sre: nobody in dba stands behind `a`
+    let mut groups = Policy::from_toml_str(TWO).unwrap().groups().clone();
+    groups.get_mut("dba").unwrap().clear();
+    groups
+        .get_mut("dba")
+        .unwrap()
+        .push(signoff::Principal::parse("user:yves@example.com").unwrap());
+    let moved = build(Some(signoff::StaticDirectory::new(groups)));
+    pending(&moved, migrate()).await;
+}
+
+/// Break-glass obeys the rule's channel restriction: an asserted vote
+/// (in-process code) cannot resolve what asserted votes cannot fill.
+#[tokio::test(start_paused = true)]
+async fn break_glass_obeys_the_rules_channels() {
+    let policy = POLICY.replace(
+        "approvers = \"data-owners\"\nmin_approvals = 2\n",
+        "approvers = \"data-owners\"\nmin_approvals = 2\nchannels = [\"slack\"]\n",
+    );
+    assert_ne!(policy, POLICY);
+    let trail = Trail::new();
+    let gate = Gate::builder()
+        .policy(Policy::from_toml_str(&policy).unwrap())
+        .approver(Queue)
+        .audit(JsonlSink::open(&trail.path).unwrap())
+        .clock(TokioClock::new())
+        .build()
+        .unwrap();
+    let id = pending(
+        &gate,
+        Action::new("deploy.push")
+            .actor("agent:ci")
+            .args(json!({"sha": "abc"})),
+    )
+    .await;
+    let msg = rejected(
+        gate.vote(&id, Vote::break_glass("user:olga@example.com", "INC-1"))
+            .await
+            .unwrap_err(),
+        RejectReason::ChannelNotAllowed,
+    );
+    assert!(msg.contains("break-glass"), "{msg}");
+    assert_eq!(
+        gate.request(&id).await.unwrap().status,
+        RequestStatus::Pending
+    );
+}
+
+/// A scope path that runs into a string (not an object) binds nothing: no
+/// grant, and a later action with another value asks again.
+#[tokio::test(start_paused = true)]
+async fn a_scope_path_through_a_non_object_creates_no_grant() {
+    const P: &str = r#"
+[groups]
+owners = ["user:carol@example.com"]
+[[rules]]
+id = "copy"
+effect = "approve"
+actions = ["db.copy"]
+approvers = "owners"
+max_grant = "1h"
+grant_scope = ["action", "args.target.db"]
+"#;
+    let trail = Trail::new();
+    let gate = Gate::builder()
+        .policy(Policy::from_toml_str(P).unwrap())
+        .approver(Queue)
+        .audit(JsonlSink::open(&trail.path).unwrap())
+        .clock(TokioClock::new())
+        .build()
+        .unwrap();
+    let copy = |target: serde_json::Value| {
+        Action::new("db.copy")
+            .actor("agent:a")
+            .args(json!({ "target": target }))
+    };
+    approve_with_grant(&gate, copy(json!("staging")), CAROL, 30 * MIN).await;
+    assert!(gate.grants().await.unwrap().is_empty());
+    pending(&gate, copy(json!("prod"))).await;
+    pending(&gate, copy(json!("staging"))).await;
+    gate.close().await.unwrap();
+    let created = trail.of(Event::GrantCreated);
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].outcome.as_deref(), Some("failed"));
+    // with an object there, the path binds and covers exactly its value
+    approve_with_grant(&gate, copy(json!({"db": "s1"})), CAROL, 30 * MIN).await;
+    permitted(&gate, copy(json!({"db": "s1", "note": "x"})))
+        .await
+        .complete(Outcome::success())
+        .await
+        .unwrap();
+    pending(&gate, copy(json!({"db": "s2"}))).await;
+    pending(&gate, copy(json!({"db": null}))).await;
+    pending(&gate, copy(json!({}))).await;
+}
+
+#[test]
+fn a_grant_scope_may_not_name_a_redacted_field() {
+    let base = |scope: &str, redact: &str| {
+        format!(
+            "[policy]\n{redact}\n[groups]\ng = [\"user:a@example.com\"]\n[[rules]]\nid = \"r\"\neffect = \"approve\"\nactions = [\"x\"]\napprovers = \"g\"\nmax_grant = \"1h\"\ngrant_scope = [\"action\", {scope}]\n"
+        )
+    };
+    for (scope, redact) in [
+        ("\"args.token\"", ""),
+        ("\"args.db.password\"", ""),
+        ("\"args.account\"", "redact = [\"args.account\"]"),
+        ("\"args.creds\"", "redact = [\"args.creds[*].pin\"]"),
+        ("\"args.items.0.key\"", "redact = [\"args.items[*]\"]"),
+    ] {
+        let err = Policy::from_toml_str(&base(scope, redact)).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(":11:26: rule `r`: scope field")
+                && text.contains("is (or holds) a redacted value"),
+            "{scope}: {text}"
+        );
+    }
+    // a field that is not secret is fine, and so is a secret name when
+    // default secret names are off
+    Policy::from_toml_str(&base("\"args.table\"", "redact = [\"args.password\"]")).unwrap();
+    Policy::from_toml_str(&base("\"args.token\"", "redact_defaults = false")).unwrap();
+}

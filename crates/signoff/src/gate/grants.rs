@@ -46,7 +46,10 @@ impl Gate {
                 return Ok(None);
             };
             let binding = policy.grant_binding(rule);
-            let values = scope_values(action, &spec.scope);
+            // a scope path the action cannot follow binds nothing: it asks
+            let Some(values) = scope_values(action, &spec.scope) else {
+                return Ok(None);
+            };
             let key = grant_key(id, &binding, &values);
             // a store that cannot read grants (or keeps none) covers nothing:
             // the action asks, which never permits anything by itself
@@ -64,6 +67,7 @@ impl Gate {
                     || !self
                         .approvers_still_eligible(policy, &decision.rules, &g.approvers)
                         .await
+                    || !self.approvers_still_fill(policy, id, &g.approvers).await
                 {
                     continue;
                 }
@@ -144,6 +148,36 @@ impl Gate {
         true
     }
 
+    /// Whether enough of `approvers` are still in `rule`'s group (or its
+    /// escalation group) to fill its `min_approvals`: the grant of a rule
+    /// stops when the people who stood behind that rule leave its group,
+    /// even if they may still approve for another rule of the request.
+    async fn approvers_still_fill(
+        &self,
+        policy: &Policy,
+        rule: &str,
+        approvers: &[String],
+    ) -> bool {
+        let Some(spec) = policy.rule_by_id(rule).and_then(|r| r.approval.as_ref()) else {
+            return false;
+        };
+        let mut still = 0u32;
+        for a in approvers {
+            let Ok(who) = Principal::parse(a) else {
+                continue;
+            };
+            let in_group = self.is_member(&spec.group, &who).await.unwrap_or(false);
+            let escalated = match &spec.escalation {
+                Some((_, g)) if !in_group => self.is_member(g, &who).await.unwrap_or(false),
+                _ => false,
+            };
+            if in_group || escalated {
+                still += 1;
+            }
+        }
+        still >= spec.min
+    }
+
     /// Audits the decision (`records[0]`, then any shadow record) and the
     /// grants used; the approvers to put on the permit.
     pub(super) async fn use_grants(
@@ -220,6 +254,7 @@ impl Gate {
         }
         let now = self.inner.clock.now();
         let mut records = Vec::new();
+        let mut stored: Vec<String> = Vec::new();
         for id in &req.decision.rules {
             let Some(rule) = policy.rule_by_id(id) else {
                 continue;
@@ -229,7 +264,18 @@ impl Gate {
             };
             let length = length.min(spec.max);
             let binding = policy.grant_binding(rule);
-            let scope = scope_values(&req.action, &spec.scope);
+            let Some(scope) = scope_values(&req.action, &spec.scope) else {
+                let mut r = record_for(Event::GrantCreated, &req.action, &req.args_digest);
+                r.request_id = Some(req.id.clone());
+                r.rule = Some(id.clone());
+                r.outcome = Some("failed".to_owned());
+                r.error = Some(
+                    "a `grant_scope` path does not reach a value in this action's args; no grant"
+                        .to_owned(),
+                );
+                records.push(r);
+                continue;
+            };
             let grant = Grant {
                 id: uuid::Uuid::now_v7().to_string(),
                 rule: id.clone(),
@@ -250,6 +296,7 @@ impl Gate {
             r.voter = Some(grant.approvers.join(","));
             match self.inner.store.put_grant(&grant).await {
                 Ok(()) => {
+                    stored.push(grant.id.clone());
                     r.outcome = Some("created".to_owned());
                     r.reason = Some(format!(
                         "grant of {} on {} (until {})",
@@ -271,8 +318,20 @@ impl Gate {
             }
             records.push(r);
         }
-        if !records.is_empty() {
-            self.inner.audit.append(records).await?;
+        if !records.is_empty()
+            && let Err(e) = self.inner.audit.append(records).await
+        {
+            // no grant may cover anything without its `grant.created` record:
+            // withdraw the ones just stored (the approval itself stands)
+            for id in &stored {
+                let revocation = Revocation {
+                    by: "signoff".to_owned(),
+                    at: self.inner.clock.now(),
+                    reason: Some(format!("the trail refused its grant.created record: {e}")),
+                };
+                let _ = self.inner.store.revoke_grant(id, revocation).await;
+            }
+            return Err(e.into());
         }
         Ok(())
     }
@@ -416,7 +475,7 @@ impl Gate {
                 "the args changed since this reviewer saw them; review the current args".to_owned(),
             ));
         }
-        let now = Utc::now();
+        let now = self.inner.clock.now();
         let mut new = req.clone();
         new.votes.retain(|v| v.voter != voter.as_str());
         let mut counted = vote.clone();

@@ -1348,6 +1348,25 @@ impl Gate {
             return Err((R::SelfApproval, message));
         }
         if vote.break_glass {
+            // the rule's channel assurance holds for break-glass too: one
+            // asserted vote must not resolve what asserted votes cannot fill
+            if let Some(allowed) = req
+                .decision
+                .approval
+                .as_ref()
+                .and_then(|a| a.channels.as_ref())
+                && !channel_counts(vote, allowed)
+            {
+                return Err((
+                    R::ChannelNotAllowed,
+                    format!(
+                        "break-glass through `{}` ({}) does not count for this request; it accepts {}",
+                        vote.channel,
+                        vote.assurance(),
+                        allowed.join(", ")
+                    ),
+                ));
+            }
             return self.apply_break_glass(req, vote, &voter).await;
         }
         // 3. must be in a required group

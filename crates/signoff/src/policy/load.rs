@@ -591,6 +591,33 @@ pub(crate) fn compile(
         }
     }
 
+    // a grant's scope values are stored and shown in clear: a scope field
+    // must not name what the policy redacts (DESIGN §14)
+    let redaction = crate::redact::Redaction::new(
+        all_redact.iter().copied(),
+        header.redact_defaults.unwrap_or(true),
+    );
+    for (i, r) in raw.rules.iter().enumerate() {
+        for (j, field) in r.grant_scope.iter().flatten().enumerate() {
+            if let Ok(crate::grant::ScopeField::Args(keys)) = crate::grant::ScopeField::parse(field)
+                && redaction.may_hide_args(&keys)
+            {
+                c.issue(
+                    r.id.as_deref(),
+                    &[
+                        Seg::Key("rules"),
+                        Seg::Index(i),
+                        Seg::Key("grant_scope"),
+                        Seg::Index(j),
+                    ],
+                    format!(
+                        "scope field `{field}` is (or holds) a redacted value; grants keep their scope in clear, so scope by a field that is not secret"
+                    ),
+                );
+            }
+        }
+    }
+
     if !c.issues.is_empty() {
         c.issues.sort_by_key(|i| (i.line, i.column));
         return Err(PolicyError { issues: c.issues });
