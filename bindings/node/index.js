@@ -172,8 +172,51 @@ function checkJson(value, path, seen, depth) {
   return bigint
 }
 
+/**
+ * The common case of `checkJson`, without building field paths: 0 when the
+ * value is exact JSON, 1 when it also holds a BigInt, -1 for anything else
+ * (then `checkJson` runs and names the path).
+ */
+function quickJson(value, depth) {
+  if (depth > MAX_DEPTH) return -1
+  switch (typeof value) {
+    case 'boolean':
+    case 'string':
+      return 0
+    case 'number':
+      return Number.isFinite(value) ? 0 : -1
+    case 'bigint':
+      return 1
+    case 'object':
+      break
+    default:
+      return -1
+  }
+  if (value === null) return 0
+  let bigint = 0
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const r = quickJson(value[i], depth + 1)
+      if (r < 0) return r
+      bigint |= r
+    }
+    return bigint
+  }
+  const proto = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return -1
+  for (const key in value) {
+    if (Object.prototype.hasOwnProperty.call(value, key)) {
+      const r = quickJson(value[key], depth + 1)
+      if (r < 0) return r
+      bigint |= r
+    }
+  }
+  return bigint
+}
+
 /** Exact JSON of an args/context object: checked in place, copied only for BigInts. */
 function jsonObject(value, path) {
+  if (quickJson(value, 0) === 0) return value
   return checkJson(value, path, new Set(), 0) ? toJson(value, path) : value
 }
 
@@ -265,11 +308,11 @@ class Policy {
   /** Decides an action; `options.now` (RFC 3339) sets the time conditions see. */
   evaluate(action, options = {}) {
     if (options.now == null && action !== null && typeof action === 'object' && !Array.isArray(action)) {
-      return decision(sync(() => this._evaluateFields(action)))
+      return sync(() => this._evaluateFields(action))
     }
     return decision(sync(() => this._native.evaluate(actionJson(action), options.now ?? null, false)))
   }
-  /** The common path: fields passed one by one, no action object to build. */
+  /** The common path: fields passed one by one, no action object to build; returns the decision object. */
   _evaluateFields(action) {
     let name, actor, onBehalfOf, resource, env, args, context, justification
     for (const key in action) {
@@ -295,7 +338,24 @@ class Policy {
       if (typeof value !== 'string') throw new TypeError(`\`${key}\` must be a string`)
     }
     if (typeof name !== 'string') throw new TypeError('the action needs a `name` string')
-    return this._native.evaluateFields(name, actor, onBehalfOf, resource, env, args, context, justification)
+    const out = this._native.evaluateCode(name, actor, onBehalfOf, resource, env, args, context, justification)
+    if (typeof out !== 'number') return decision(out)
+    // a lean allow/deny (one rule or the default): the same decision every time
+    const codes = this._codes || (this._codes = [])
+    let d = codes[out]
+    if (d === undefined) {
+      d = decision(this._native.evaluateFields(name, actor, onBehalfOf, resource, env, args, context, justification))
+      codes[out] = d
+    }
+    return {
+      effect: d.effect,
+      rules: d.rules.slice(),
+      reason: d.reason,
+      approval: null,
+      policyDigest: d.policyDigest,
+      errors: [],
+      trace: null,
+    }
   }
   /**
    * Runs TOML policy test files (`[[test]]` cases) against this policy:

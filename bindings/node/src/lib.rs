@@ -114,6 +114,68 @@ fn lean_or_full(policy: &signoff::Policy, eval: &signoff::Evaluation<'_>) -> nap
     serde_json::to_string(&eval.decision()).map_err(|e| invalid(e.to_string()))
 }
 
+/// An action from its fields, args and context as JSON text.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one argument per action field, to avoid building an object"
+)]
+fn fields_action(
+    name: String,
+    actor: Option<String>,
+    on_behalf_of: Option<String>,
+    resource: Option<String>,
+    env: Option<String>,
+    args: Option<String>,
+    context: Option<String>,
+    justification: Option<String>,
+) -> napi::Result<signoff::Action> {
+    let object = |text: Option<String>, field: &str| -> napi::Result<Value> {
+        match text {
+            None => Ok(Value::Object(serde_json::Map::new())),
+            Some(t) => {
+                serde_json::from_str(&t).map_err(|e| invalid(format!("invalid `{field}`: {e}")))
+            }
+        }
+    };
+    Ok(signoff::Action {
+        id: None,
+        name,
+        actor,
+        on_behalf_of,
+        resource,
+        args: object(args, "args")?,
+        env,
+        justification,
+        context: object(context, "context")?,
+    })
+}
+
+/// The number `evaluateCode` gives an allow or deny decided by one rule or
+/// by the default, with no condition errors on a valid action; `None` for
+/// every other decision.
+fn decision_code(policy: &signoff::Policy, eval: &signoff::Evaluation<'_>) -> Option<u32> {
+    let effect = match eval.effect() {
+        signoff::Effect::Allow => 0,
+        signoff::Effect::Deny => 1,
+        signoff::Effect::Approve => return None,
+    };
+    if eval.invalid_action().is_some() || eval.errors().next().is_some() {
+        return None;
+    }
+    let mut rules = eval.rules();
+    let Some(rule) = rules.next() else {
+        return Some(effect);
+    };
+    if rules.next().is_some() {
+        return None;
+    }
+    let index = policy.rules().iter().position(|r| std::ptr::eq(r, rule))?;
+    u32::try_from(index + 1)
+        .ok()
+        .and_then(|i| i.checked_mul(2))
+        .and_then(|i| i.checked_add(effect))
+}
+
 /// A validated, immutable policy.
 #[napi]
 pub struct NativePolicy {
@@ -200,26 +262,58 @@ impl NativePolicy {
         context: Option<String>,
         justification: Option<String>,
     ) -> napi::Result<String> {
-        let object = |text: Option<String>, field: &str| -> napi::Result<Value> {
-            match text {
-                None => Ok(Value::Object(serde_json::Map::new())),
-                Some(t) => {
-                    serde_json::from_str(&t).map_err(|e| invalid(format!("invalid `{field}`: {e}")))
-                }
-            }
-        };
-        let action = signoff::Action {
-            id: None,
+        let action = fields_action(
             name,
             actor,
             on_behalf_of,
             resource,
-            args: object(args, "args")?,
             env,
+            args,
+            context,
             justification,
-            context: object(context, "context")?,
-        };
+        )?;
         lean_or_full(&self.inner, &self.inner.evaluate(&action))
+    }
+
+    /// `evaluateFields`, answering the common allow/deny case with a number
+    /// that names the decision within this policy: `2 * (i + 1) + e` when
+    /// rule `i` alone decided, `e` when the default did (`e` is 0 for allow,
+    /// 1 for deny). Such a decision is the same every time (same rule, same
+    /// reason, no approval, no errors), so the JavaScript layer keeps the
+    /// decision object per number and asks `evaluateFields` for it once.
+    /// Anything else (approve, condition errors, several rules, an invalid
+    /// action) is the decision JSON, as `evaluateFields` returns it.
+    #[napi]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one argument per action field, to avoid building an object"
+    )]
+    pub fn evaluate_code(
+        &self,
+        name: String,
+        actor: Option<String>,
+        on_behalf_of: Option<String>,
+        resource: Option<String>,
+        env: Option<String>,
+        args: Option<String>,
+        context: Option<String>,
+        justification: Option<String>,
+    ) -> napi::Result<Either<u32, String>> {
+        let action = fields_action(
+            name,
+            actor,
+            on_behalf_of,
+            resource,
+            env,
+            args,
+            context,
+            justification,
+        )?;
+        let eval = self.inner.evaluate(&action);
+        match decision_code(&self.inner, &eval) {
+            Some(code) => Ok(Either::A(code)),
+            None => lean_or_full(&self.inner, &eval).map(Either::B),
+        }
     }
 
     /// Decides an action (JSON); returns the decision as JSON, with `trace`
