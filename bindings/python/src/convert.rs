@@ -11,11 +11,27 @@ const MAX_DEPTH: usize = signoff::canonical::MAX_DEPTH;
 
 /// Converts `obj` to JSON; `path` names it in errors (`args`, `context`).
 pub fn to_json(obj: &Bound<'_, PyAny>, path: &str) -> PyResult<Value> {
-    let mut path = path.to_owned();
-    convert(obj, &mut path, 0)
+    convert(obj, &Path::Root(path), 0)
 }
 
-fn convert(obj: &Bound<'_, PyAny>, path: &mut String, depth: usize) -> PyResult<Value> {
+/// Where a value sits, rendered (`args.a[0]`) only for an error message.
+enum Path<'a> {
+    Root(&'a str),
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root(r) => f.write_str(r),
+            Path::Key(p, k) => write!(f, "{p}.{k}"),
+            Path::Index(p, i) => write!(f, "{p}[{i}]"),
+        }
+    }
+}
+
+fn convert(obj: &Bound<'_, PyAny>, path: &Path<'_>, depth: usize) -> PyResult<Value> {
     if depth > MAX_DEPTH {
         return Err(PyValueError::new_err(format!(
             "`{path}` nests deeper than {MAX_DEPTH} levels"
@@ -23,6 +39,9 @@ fn convert(obj: &Bound<'_, PyAny>, path: &mut String, depth: usize) -> PyResult<
     }
     if obj.is_none() {
         return Ok(Value::Null);
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(Value::String(cached_str(s)?));
     }
     if let Ok(b) = obj.cast::<PyBool>() {
         return Ok(Value::Bool(b.is_true()));
@@ -44,14 +63,11 @@ fn convert(obj: &Bound<'_, PyAny>, path: &mut String, depth: usize) -> PyResult<
             PyValueError::new_err(format!("`{path}` is {v}, which JSON cannot hold"))
         });
     }
-    if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Value::String(s.extract::<String>()?));
-    }
     if let Ok(d) = obj.cast::<PyDict>() {
         let mut map = Map::new();
         for (k, v) in d.iter() {
             let key = match k.cast::<PyString>() {
-                Ok(s) => s.extract::<String>()?,
+                Ok(s) => cached_str(s)?,
                 Err(_) => {
                     return Err(PyTypeError::new_err(format!(
                         "key {} in `{path}` is a {}, not a str",
@@ -60,11 +76,7 @@ fn convert(obj: &Bound<'_, PyAny>, path: &mut String, depth: usize) -> PyResult<
                     )));
                 }
             };
-            let len = path.len();
-            path.push('.');
-            path.push_str(&key);
-            let value = convert(&v, path, depth + 1)?;
-            path.truncate(len);
+            let value = convert(&v, &Path::Key(path, &key), depth + 1)?;
             map.insert(key, value);
         }
         return Ok(Value::Object(map));
@@ -79,10 +91,7 @@ fn convert(obj: &Bound<'_, PyAny>, path: &mut String, depth: usize) -> PyResult<
     if let Some(items) = items {
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let len = path.len();
-            path.push_str(&format!("[{i}]"));
-            out.push(convert(item, path, depth + 1)?);
-            path.truncate(len);
+            out.push(convert(item, &Path::Index(path, i), depth + 1)?);
         }
         return Ok(Value::Array(out));
     }
@@ -90,6 +99,75 @@ fn convert(obj: &Bound<'_, PyAny>, path: &mut String, depth: usize) -> PyResult<
         "`{path}` is a {}, which is not JSON (use dict, list, tuple, str, int, float, bool or None)",
         obj.get_type().name()?
     )))
+}
+
+/// Strings shorter than this are remembered by [`cached_str`].
+const CACHED_MAX_LEN: usize = 64;
+
+/// Recently read short strings, by object: `(the str, its UTF-8)`.
+/// Holding a reference keeps each object alive, so a pointer seen here is
+/// always the same immutable str.
+struct StrCache {
+    slots: [Option<(Py<PyString>, String)>; 16],
+    next: usize,
+}
+
+thread_local! {
+    static STR_CACHE: std::cell::RefCell<StrCache> = const {
+        std::cell::RefCell::new(StrCache {
+            slots: [const { None }; 16],
+            next: 0,
+        })
+    };
+}
+
+/// A Python str as an owned `String`. Under the stable ABI for Python 3.9
+/// every read of a str's UTF-8 allocates a bytes object; the names, actors,
+/// environments and argument keys an agent passes are mostly the same
+/// objects call after call, so short ones are remembered per thread (by
+/// object identity, never by value) and copied from there instead.
+pub fn cached_str(s: &Bound<'_, PyString>) -> PyResult<String> {
+    let ptr = s.as_ptr();
+    let hit = STR_CACHE.with(|cache| {
+        let cache = cache.try_borrow().ok()?;
+        cache
+            .slots
+            .iter()
+            .flatten()
+            .find(|(obj, _)| obj.as_ptr() == ptr)
+            .map(|(_, text)| text.clone())
+    });
+    if let Some(text) = hit {
+        return Ok(text);
+    }
+    let text = s.extract::<String>()?;
+    if text.len() < CACHED_MAX_LEN {
+        let entry = (s.clone().unbind(), text.clone());
+        let replaced = STR_CACHE.with(|cache| {
+            let mut cache = cache.try_borrow_mut().ok()?;
+            let slot = cache.next;
+            cache.next = (slot + 1) % cache.slots.len();
+            cache.slots[slot].replace(entry)
+        });
+        // the replaced entry's reference is released here, with the GIL held
+        drop(replaced);
+    }
+    Ok(text)
+}
+
+/// An optional str argument: `None` is absent; anything else but a str is
+/// a `TypeError`.
+pub fn opt_str(obj: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    if obj.is_none() {
+        return Ok(None);
+    }
+    match obj.cast::<PyString>() {
+        Ok(s) => cached_str(s).map(Some),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "'{}' object is not an instance of 'str'",
+            obj.get_type().name()?
+        ))),
+    }
 }
 
 /// Converts JSON to Python objects.

@@ -1,9 +1,14 @@
 //! `signoff.Policy` and `signoff.Evaluation`.
 
+use std::sync::OnceLock;
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 use serde_json::Value;
 
-use crate::convert::{object_arg, to_json, to_py};
+use crate::convert::{object_arg, opt_str, to_json, to_py};
 use crate::errors::{InvalidAction, policy_err};
 
 /// Builds an action from the keyword arguments every entry point takes.
@@ -31,6 +36,43 @@ pub fn build_action(
         args: object_arg(args, "args")?,
         env,
         justification,
+        context: object_arg(context, "context")?,
+    })
+}
+
+/// The action of `Policy.evaluate` / `Policy.explain`. The string
+/// arguments arrive as Python objects and are read through
+/// [`cached_str`]: under the stable ABI for Python 3.9 each read of a str
+/// otherwise allocates a bytes object.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "mirrors the Python keyword arguments"
+)]
+fn py_action(
+    name: &Bound<'_, PyAny>,
+    actor: Option<&Bound<'_, PyAny>>,
+    on_behalf_of: Option<&Bound<'_, PyAny>>,
+    resource: Option<&Bound<'_, PyAny>>,
+    env: Option<&Bound<'_, PyAny>>,
+    args: Option<&Bound<'_, PyAny>>,
+    justification: Option<&Bound<'_, PyAny>>,
+    context: Option<&Bound<'_, PyAny>>,
+) -> PyResult<signoff::Action> {
+    let text = |v: Option<&Bound<'_, PyAny>>| v.map_or(Ok(None), opt_str);
+    let Some(name) = opt_str(name)? else {
+        return Err(PyTypeError::new_err(
+            "'NoneType' object is not an instance of 'str'",
+        ));
+    };
+    Ok(signoff::Action {
+        id: None,
+        name,
+        actor: text(actor)?,
+        on_behalf_of: text(on_behalf_of)?,
+        resource: text(resource)?,
+        args: object_arg(args, "args")?,
+        env: text(env)?,
+        justification: text(justification)?,
         context: object_arg(context, "context")?,
     })
 }
@@ -103,18 +145,18 @@ impl PyPolicy {
     )]
     fn evaluate(
         &self,
-        name: &str,
-        actor: Option<String>,
-        on_behalf_of: Option<String>,
-        resource: Option<String>,
-        env: Option<String>,
+        name: &Bound<'_, PyAny>,
+        actor: Option<&Bound<'_, PyAny>>,
+        on_behalf_of: Option<&Bound<'_, PyAny>>,
+        resource: Option<&Bound<'_, PyAny>>,
+        env: Option<&Bound<'_, PyAny>>,
         args: Option<&Bound<'_, PyAny>>,
-        justification: Option<String>,
+        justification: Option<&Bound<'_, PyAny>>,
         context: Option<&Bound<'_, PyAny>>,
         now: Option<&str>,
     ) -> PyResult<PyEvaluation> {
         self.decide(
-            build_action(
+            py_action(
                 name,
                 actor,
                 on_behalf_of,
@@ -123,7 +165,6 @@ impl PyPolicy {
                 args,
                 justification,
                 context,
-                None,
             )?,
             now,
             false,
@@ -138,18 +179,18 @@ impl PyPolicy {
     )]
     fn explain(
         &self,
-        name: &str,
-        actor: Option<String>,
-        on_behalf_of: Option<String>,
-        resource: Option<String>,
-        env: Option<String>,
+        name: &Bound<'_, PyAny>,
+        actor: Option<&Bound<'_, PyAny>>,
+        on_behalf_of: Option<&Bound<'_, PyAny>>,
+        resource: Option<&Bound<'_, PyAny>>,
+        env: Option<&Bound<'_, PyAny>>,
         args: Option<&Bound<'_, PyAny>>,
-        justification: Option<String>,
+        justification: Option<&Bound<'_, PyAny>>,
         context: Option<&Bound<'_, PyAny>>,
         now: Option<&str>,
     ) -> PyResult<PyEvaluation> {
         self.decide(
-            build_action(
+            py_action(
                 name,
                 actor,
                 on_behalf_of,
@@ -158,7 +199,6 @@ impl PyPolicy {
                 args,
                 justification,
                 context,
-                None,
             )?,
             now,
             true,
@@ -193,33 +233,44 @@ impl PyPolicy {
 
 impl PyPolicy {
     /// Evaluates (or, with `explain`, explains) at `now` or the current time.
+    ///
+    /// A plain evaluation keeps only the effect, the action, the instant and
+    /// the policy: the rest of the decision (reason, rules, approval, errors,
+    /// digest) is computed when first read, by deciding the same action at
+    /// the same instant again (evaluation is deterministic).
     pub(crate) fn decide(
         &self,
         action: signoff::Action,
         now: Option<&str>,
         explain: bool,
     ) -> PyResult<PyEvaluation> {
-        let now = now
+        let at = now
             .map(|t| signoff::policy::parse_timestamp(t).map_err(InvalidAction::new_err))
             .transpose()?;
+        let now = at.unwrap_or_else(chrono::Utc::now);
         if !explain {
-            let decision = match now {
-                Some(t) => self.inner.evaluate_at(&action, t).decision(),
-                None => self.inner.evaluate(&action).decision(),
-            };
+            let effect = self.inner.evaluate_at(&action, now).effect();
             return Ok(PyEvaluation {
-                decision,
+                effect,
+                policy: self.inner.clone(),
+                action,
+                now,
+                decision: OnceLock::new(),
                 trace: None,
             });
         }
-        let explanation = match now {
+        let explanation = match at {
             Some(t) => self.inner.explain_at(&action, t),
             None => self.inner.explain(&action),
         };
         let trace = serde_json::to_value(&explanation.trace)
             .map_err(|e| InvalidAction::new_err(e.to_string()))?;
         Ok(PyEvaluation {
-            decision: explanation.decision,
+            effect: explanation.decision.effect,
+            policy: self.inner.clone(),
+            action,
+            now,
+            decision: OnceLock::from(explanation.decision),
             trace: Some(trace),
         })
     }
@@ -302,47 +353,64 @@ impl PyTestReport {
 /// The result of `Policy.evaluate`.
 #[pyclass(name = "Evaluation", module = "signoff", frozen)]
 pub struct PyEvaluation {
-    decision: signoff::Decision,
+    effect: signoff::Effect,
+    policy: signoff::Policy,
+    action: signoff::Action,
+    now: signoff::policy::Timestamp,
+    /// The whole decision, computed on first read.
+    decision: OnceLock<signoff::Decision>,
     trace: Option<Value>,
+}
+
+impl PyEvaluation {
+    /// The owned decision, decided again at the same instant on first use.
+    fn decision(&self) -> &signoff::Decision {
+        self.decision
+            .get_or_init(|| self.policy.evaluate_at(&self.action, self.now).decision())
+    }
 }
 
 #[pymethods]
 impl PyEvaluation {
     /// `"allow"`, `"deny"` or `"approve"`.
     #[getter]
-    fn effect(&self) -> &'static str {
-        self.decision.effect.as_str()
+    fn effect<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        match self.effect {
+            signoff::Effect::Allow => intern!(py, "allow").clone(),
+            signoff::Effect::Deny => intern!(py, "deny").clone(),
+            signoff::Effect::Approve => intern!(py, "approve").clone(),
+        }
     }
 
     /// The deciding rule ids.
     #[getter]
     fn rules(&self) -> Vec<String> {
-        self.decision.rules.clone()
+        self.decision().rules.clone()
     }
 
     /// Why.
     #[getter]
     fn reason(&self) -> String {
-        self.decision.reason.clone()
+        self.decision().reason.clone()
     }
 
     /// Digest of the deciding policy.
     #[getter]
     fn policy_digest(&self) -> String {
-        self.decision.policy_digest.clone()
+        self.decision().policy_digest.clone()
     }
 
     /// Approval requirements (dict) for an approve decision, else `None`.
     #[getter]
     fn approval<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let v = serde_json::to_value(&self.decision.approval).unwrap_or(Value::Null);
+        let v = serde_json::to_value(&self.decision().approval).unwrap_or(Value::Null);
         to_py(py, &v)
     }
 
     /// Condition errors met while deciding (they failed closed).
     #[getter]
     fn errors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let v = serde_json::to_value(&self.decision.errors).unwrap_or(Value::Null);
+        let v = serde_json::to_value(&self.decision().errors).unwrap_or(Value::Null);
         to_py(py, &v)
     }
 
@@ -357,7 +425,7 @@ impl PyEvaluation {
 
     /// Everything as a dict.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let mut v = serde_json::to_value(&self.decision).unwrap_or(Value::Null);
+        let mut v = serde_json::to_value(self.decision()).unwrap_or(Value::Null);
         if let (Value::Object(m), Some(t)) = (&mut v, &self.trace) {
             m.insert("trace".into(), t.clone());
         }
@@ -365,11 +433,12 @@ impl PyEvaluation {
     }
 
     fn __repr__(&self) -> String {
+        let decision = self.decision();
         format!(
             "Evaluation(effect={:?}, rules={:?}, reason={:?})",
-            self.decision.effect.as_str(),
-            self.decision.rules,
-            self.decision.reason
+            decision.effect.as_str(),
+            decision.rules,
+            decision.reason
         )
     }
 }
