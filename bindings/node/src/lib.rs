@@ -440,18 +440,32 @@ pub struct NativeGate {
     gate: signoff::Gate,
 }
 
+/// A permit's fields as `NativePermit.info` gives them, borrowed from it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PermitInfo<'a> {
+    action_id: &'a str,
+    request_id: Option<&'a str>,
+    name: &'a str,
+    args: &'a Value,
+    args_digest: &'a str,
+    action_digest: &'a str,
+    approved_by: &'a [String],
+    expires_at: String,
+}
+
 fn permit_of(p: signoff::Permit) -> NativePermit {
-    let info = json!({
-        "actionId": p.action_id(),
-        "requestId": p.request_id(),
-        "name": p.name(),
-        "args": p.args(),
-        "argsDigest": p.args_digest(),
-        "actionDigest": p.action_digest(),
-        "approvedBy": p.approved_by(),
-        "expiresAt": p.expires_at().to_rfc3339(),
+    let info = serde_json::to_string(&PermitInfo {
+        action_id: p.action_id(),
+        request_id: p.request_id(),
+        name: p.name(),
+        args: p.args(),
+        args_digest: p.args_digest(),
+        action_digest: p.action_digest(),
+        approved_by: p.approved_by(),
+        expires_at: p.expires_at().to_rfc3339(),
     })
-    .to_string();
+    .unwrap_or_default();
     NativePermit {
         inner: Arc::new(Mutex::new(Some(p))),
         handle: tokio::runtime::Handle::try_current().ok(),
