@@ -72,3 +72,29 @@ def test_invalid_actions_are_denied_with_the_reason(policy: signoff.Policy) -> N
     ev = policy.evaluate("db.query", actor="robot:x")
     assert ev.effect == "deny"
     assert "unknown kind" in ev.reason
+
+
+def test_a_lazily_read_evaluation_is_the_one_decided_at_its_instant() -> None:
+    """`rules`, `reason` and `to_dict()` are worked out on first read: for a
+    condition on `now` they must still describe the decision `effect` gave."""
+    import time
+
+    policy = signoff.Policy.from_toml(
+        """
+        [[rules]]
+        id = "even-second"
+        effect = "allow"
+        actions = ["tick"]
+        when = "now.getSeconds() % 2 == 0"
+        """
+    )
+    seen = set()
+    for _ in range(6):
+        ev = policy.evaluate("tick", actor="agent:clock")
+        time.sleep(0.55)  # the second's parity has changed by the first read
+        allowed = ev.effect == "allow"
+        seen.add(allowed)
+        assert ev.rules == (["even-second"] if allowed else [])
+        assert ev.to_dict()["effect"] == ev.effect
+        assert ("even-second" in ev.reason) == allowed
+    assert seen == {True, False}
