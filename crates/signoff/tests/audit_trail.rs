@@ -730,3 +730,47 @@ async fn a_completion_is_written_soon_without_a_close() {
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("\"event\":\"action.completed\""), "{text}");
 }
+
+/// Two live writers of one JSONL file configured with the same stream name
+/// (a server and its agents sharing a config file) write two chains with
+/// two names: the second takes `NAME-PID`, and the trail verifies.
+#[tokio::test]
+async fn two_live_writers_with_one_stream_name_get_two_chains() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("shared.jsonl");
+    let policy = signoff::Policy::from_toml_str("[policy]\ndefault = \"allow\"\n").unwrap();
+    let gate = |sink: JsonlSink| {
+        signoff::Gate::builder()
+            .policy(policy.clone())
+            .audit(sink)
+            .stream("agents")
+            .build()
+            .unwrap()
+    };
+    let first = gate(JsonlSink::open(&path).unwrap());
+    let second = gate(JsonlSink::open(&path).unwrap());
+    for i in 0..5 {
+        for g in [&first, &second] {
+            let permit = g
+                .require(
+                    signoff::Action::new("fs.read")
+                        .actor("agent:a")
+                        .args(json!({"i": i})),
+                )
+                .await
+                .unwrap();
+            permit.complete(signoff::Outcome::success()).await.unwrap();
+        }
+    }
+    first.close().await.unwrap();
+    second.close().await.unwrap();
+    let report = verify_file(&path, None, None).unwrap();
+    let names: Vec<&String> = report.streams.keys().collect();
+    assert_eq!(
+        names,
+        [
+            &"agents".to_owned(),
+            &format!("agents-{}", std::process::id())
+        ]
+    );
+}

@@ -23,6 +23,8 @@ pub struct JsonlSink {
     durability: Durability,
     file: Arc<Mutex<File>>,
     head: ChainHead,
+    /// Another live process holds the file's lock (see `open_with`).
+    shared: bool,
 }
 
 impl JsonlSink {
@@ -52,7 +54,9 @@ impl JsonlSink {
             Ok(()) | Err(std::fs::TryLockError::Error(_)) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 drop(file);
-                return Self::open_new_stream(path, durability);
+                let mut sink = Self::open_new_stream(path, durability)?;
+                sink.shared = true;
+                return Ok(sink);
             }
         }
         let head = recover_tail(&mut file, &shown)?;
@@ -61,6 +65,7 @@ impl JsonlSink {
             durability,
             file: Arc::new(Mutex::new(file)),
             head,
+            shared: false,
         })
     }
 
@@ -89,6 +94,7 @@ impl JsonlSink {
                 hash: GENESIS.to_owned(),
                 recovered: None,
             },
+            shared: false,
         })
     }
 
@@ -172,6 +178,10 @@ fn recover_tail(file: &mut File, shown: &str) -> Result<ChainHead, AuditError> {
 impl AuditSink for JsonlSink {
     async fn head(&self) -> Result<ChainHead, AuditError> {
         Ok(self.head.clone())
+    }
+
+    fn shared_with_another_writer(&self) -> bool {
+        self.shared
     }
 
     async fn append(&self, records: &[SealedRecord]) -> Result<(), AuditError> {

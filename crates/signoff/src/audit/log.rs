@@ -87,6 +87,17 @@ impl std::fmt::Debug for AuditLog {
     }
 }
 
+/// The stream name a writer of a file another live writer also appends to
+/// takes: `NAME-PID`, then `NAME-PID-2`, ... for more such writers in one
+/// process, so no two chains of a file share a name.
+fn shared_stream_name(name: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    match N.fetch_add(1, Ordering::Relaxed) {
+        0 => format!("{name}-{}", std::process::id()),
+        n => format!("{name}-{}-{}", std::process::id(), n + 1),
+    }
+}
+
 struct ChainWriter {
     sink: Arc<dyn AuditSink>,
     stream_name: Option<String>,
@@ -280,7 +291,15 @@ impl ChainWriter {
                     s.stream = head
                         .stream
                         .clone()
-                        .or_else(|| this.stream_name.clone())
+                        .or_else(|| {
+                            this.stream_name.as_ref().map(|name| {
+                                if this.sink.shared_with_another_writer() {
+                                    shared_stream_name(name)
+                                } else {
+                                    name.clone()
+                                }
+                            })
+                        })
                         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
                     s.seq = head.seq;
                     s.prev = head.hash.clone();

@@ -72,6 +72,14 @@ pub trait AuditSink: Send + Sync {
     fn writes_at_once(&self) -> bool {
         false
     }
+
+    /// Whether another live writer appends to the same place (a JSONL file
+    /// whose lock another process holds): a configured stream name then
+    /// gets this writer's process id appended, so two chains never share a
+    /// name.
+    fn shared_with_another_writer(&self) -> bool {
+        false
+    }
 }
 
 #[async_trait]
@@ -81,6 +89,9 @@ impl<T: AuditSink + ?Sized> AuditSink for Arc<T> {
     }
     fn writes_at_once(&self) -> bool {
         (**self).writes_at_once()
+    }
+    fn shared_with_another_writer(&self) -> bool {
+        (**self).shared_with_another_writer()
     }
     async fn head(&self) -> Result<ChainHead, AuditError> {
         (**self).head().await
