@@ -762,9 +762,9 @@ impl Gate {
         let args_digest = digest(&shown_args);
         // one record per decision, carrying the action (DESIGN §15)
         let mut decided = record_for(Event::PolicyDecided, &action, &args_digest);
-        decided.args = Some(shown_args.clone());
+        decided.args = Some(shown_args);
         // what `when` conditions see, so the decision can be replayed (§12)
-        decided.context = Some(shown_context.clone());
+        decided.context = Some(shown_context);
         decided.effect = Some(decision.effect.as_str().to_owned());
         decided.rule = rules_field(&decision.rules);
         decided.reason = Some(decision.reason.clone());
@@ -839,8 +839,10 @@ impl Gate {
                     submitted_digest: action_digest(&action),
                     action: action.clone(),
                     args_digest: args_digest.clone(),
-                    shown_args,
-                    shown_context,
+                    // the shown args and context live in the decision record;
+                    // only a request copies them (the allow path never does)
+                    shown_args: decided.args.clone().unwrap_or_default(),
+                    shown_context: decided.context.clone().unwrap_or_default(),
                     decision,
                     status: RequestStatus::Pending,
                     votes: Vec::new(),
